@@ -434,11 +434,13 @@ function readBatch(
   }
   const msgs: SingleMessage[] = [];
   for (let i = 0; i < count; i++) {
-    const m = readTyped(inner, ctx, false);
-    if (CONTAINERS.has(m.typeCode)) {
-      throw new ProtocolError('UNEXPECTED_MESSAGE', 'a batch cannot contain another batch', { typeCode: m.typeCode });
+    // Refuse a nested batch by its type code, before decoding it: decoding first would recurse
+    // once per nesting level, and an 8 MiB frame holds a million levels (a stack overflow).
+    const typeCode = inner.remaining >= 2 ? inner.buf.readInt16BE(inner.offset) : -1;
+    if (CONTAINERS.has(typeCode)) {
+      throw new ProtocolError('UNEXPECTED_MESSAGE', 'a batch cannot contain another batch', { typeCode });
     }
-    msgs.push(m as SingleMessage);
+    msgs.push(readTyped(inner, ctx, false) as SingleMessage);
   }
   let msgIds: number[] | null = null;
   // MergedWarpMessageCodec reads the ids only when bytes remain (1.5.0+ peers write them).

@@ -1,0 +1,2 @@
+/** Sibling-package internals of @dtx/core; not for users. */
+export { parseDuration } from './duration.js';

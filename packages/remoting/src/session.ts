@@ -1,0 +1,552 @@
+/**
+ * One connection to a peer, after Getty's session: it frames the byte stream, answers
+ * heartbeats on the read path, matches responses to request futures, hands requests to a
+ * bounded dispatcher, and coalesces every frame written in one event-loop turn into one
+ * socket write. It knows nothing of `node:net`: it is given a Duplex stream.
+ */
+import type { Duplex } from 'node:stream';
+import {
+  BackPressureError,
+  Channels,
+  ConnectionError,
+  LimitError,
+  TimeoutError,
+  publish,
+} from '@dtx/core';
+import {
+  FrameDecoder,
+  FrameType,
+  ProtocolError,
+  type RpcMessage,
+  type SingleMessage,
+  TypeCode,
+  dialectForVersion,
+  encodeFrame,
+  isVersionAtLeast,
+} from '@dtx/protocol';
+import { Dispatcher } from './dispatcher.js';
+import type { SessionOptions } from './options.js';
+
+/** What a session reports to its owner. All optional; the Getty EventListener. */
+export interface SessionListener {
+  /** The session is ready for traffic (for clients: before registration). */
+  onOpen?(session: Session): void;
+  /** The session closed; `reason` is null for an orderly close. Fires once. */
+  onClose?(session: Session, reason: Error | null): void;
+  /** Something went wrong on the session (a bad frame, a handler that threw). */
+  onError?(session: Session, err: Error): void;
+  /** Called on every cron tick of the owning endpoint (once a second). */
+  onCron?(session: Session): void;
+  /**
+   * A request arrived (merged messages are already split). Return the response for a SYNC
+   * request; for a ONEWAY request the return value is ignored.
+   */
+  onMessage?(session: Session, msg: SingleMessage, rpc: RpcMessage): Promise<SingleMessage | undefined> | SingleMessage | undefined;
+}
+
+/** Which side opened the connection. */
+export type SessionRole = 'client' | 'server';
+
+interface Pending {
+  resolve(msg: SingleMessage): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+interface Queued {
+  id: number;
+  msg: SingleMessage;
+}
+
+let nextSessionId = 1;
+
+/** Per-request options. */
+export interface RequestOptions {
+  /** @default the session's requestTimeoutMs */
+  timeoutMs?: number;
+}
+
+/** One framed connection. */
+export class Session {
+  /** Process-unique session number, for logs. */
+  readonly sessionId = nextSessionId++;
+  /** `ip:port` of the peer. */
+  readonly remoteAddress: string;
+  /** `ip:port` of this end. */
+  readonly localAddress: string;
+  /** Free slot for the layer above (the TC's RpcContext, the client's registration state). */
+  context: unknown = undefined;
+
+  private readonly decoder: FrameDecoder;
+  private readonly dispatcher: Dispatcher;
+  private readonly pending = new Map<number, Pending>();
+  /** Outer id of a MergedWarpMessage -> the ids of the requests inside, in order. */
+  private readonly merged = new Map<number, number[]>();
+  private out: Buffer[] = [];
+  private outBytes = 0;
+  private flushScheduled = false;
+  private batch: Queued[] = [];
+  private batchScheduled = false;
+  private counter = 0;
+  private closed = false;
+  private closeReason: Error | null = null;
+  private readPaused = { handlers: false, outbound: false };
+  private drainWaiters: Array<() => void> = [];
+  private version: string | null = null;
+  lastReadAt = Date.now();
+  lastWriteAt = Date.now();
+
+  constructor(
+    private readonly socket: Duplex,
+    readonly role: SessionRole,
+    private readonly options: SessionOptions,
+    private readonly listener: SessionListener,
+    addresses: { remote: string; local: string },
+  ) {
+    this.remoteAddress = addresses.remote;
+    this.localAddress = addresses.local;
+    this.decoder = new FrameDecoder({ maxFrameLength: options.maxFrameLength });
+    this.codecOptions = { maxFrameLength: options.maxFrameLength };
+    this.dispatcher = new Dispatcher({
+      concurrency: options.handlerConcurrency,
+      highWaterMark: options.handlerQueueHighWaterMark,
+      onSaturated: (saturated) => this.pauseReading('handlers', saturated),
+      onError: (err) => this.reportError(err instanceof Error ? err : new Error(String(err))),
+    });
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('drain', () => this.onDrain());
+    socket.on('error', (err: Error) => {
+      if (!this.closed) this.closeReason ??= err;
+    });
+    socket.on('close', () => this.onSocketClose());
+    socket.on('end', () => {
+      // The peer finished writing; Seata peers never half-close, so treat it as a close.
+      this.close();
+    });
+  }
+
+  /** The version string the peer registered with, if known. */
+  get peerVersion(): string | null {
+    return this.version;
+  }
+
+  /** True until the session has closed or started closing. */
+  get isOpen(): boolean {
+    return !this.closed;
+  }
+
+  /** Requests waiting for their response. */
+  get pendingRequests(): number {
+    return this.pending.size;
+  }
+
+  /** Handlers running or queued. */
+  get activeHandlers(): number {
+    return this.dispatcher.running + this.dispatcher.queued;
+  }
+
+  /** Bytes written but not yet handed to the kernel. */
+  get outboundBytes(): number {
+    return this.outBytes + this.socket.writableLength;
+  }
+
+  /**
+   * Records the peer's Seata version: it selects the TransactionExceptionCode numbering
+   * (1.x vs 2.x) and whether batch results may be used (1.5.0+).
+   */
+  setPeerVersion(version: string | null): void {
+    this.version = version;
+    const exceptionCodes = dialectForVersion(version);
+    this.decoder.setOptions({ exceptionCodes });
+    this.codecOptions = { maxFrameLength: this.options.maxFrameLength, exceptionCodes };
+  }
+
+  private codecOptions: { maxFrameLength: number; exceptionCodes?: 'v1' | 'v2' };
+
+  // -------------------------------------------------------------------------------------------
+  // writing
+
+  /** Encodes and queues one frame; frames queued in the same turn leave in one write. */
+  send(rpc: RpcMessage): void {
+    if (this.closed) {
+      throw new ConnectionError('CONNECTION_CLOSED', `session to ${this.remoteAddress} is closed`, {
+        cause: this.closeReason ?? undefined,
+      });
+    }
+    const frame = encodeFrame(rpc, this.codecOptions);
+    const outbound = this.outBytes + this.socket.writableLength;
+    if (outbound + frame.length > this.options.outboundMaxBytes) {
+      throw new BackPressureError(
+        `outbound queue to ${this.remoteAddress} holds ${outbound} bytes, over the ${this.options.outboundMaxBytes}-byte limit`,
+        { details: { outbound, limit: this.options.outboundMaxBytes } },
+      );
+    }
+    this.out.push(frame);
+    this.outBytes += frame.length;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.out.length === 0 || this.closed) return;
+    const data = this.out.length === 1 ? (this.out[0] as Buffer) : Buffer.concat(this.out, this.outBytes);
+    this.out = [];
+    this.outBytes = 0;
+    this.lastWriteAt = Date.now();
+    const ok = this.socket.write(data);
+    if (!ok && this.socket.writableLength >= this.options.outboundHighWaterMark) {
+      this.pauseReading('outbound', true);
+    }
+  }
+
+  private onDrain(): void {
+    if (this.socket.writableLength < this.options.outboundHighWaterMark) {
+      this.pauseReading('outbound', false);
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private pauseReading(cause: 'handlers' | 'outbound', paused: boolean): void {
+    this.readPaused[cause] = paused;
+    if (this.readPaused.handlers || this.readPaused.outbound) this.socket.pause();
+    else if (!this.closed) this.socket.resume();
+  }
+
+  /** Sends a heartbeat PING (Seata's client does this after 5 s without writing). */
+  ping(): void {
+    this.send({ id: this.nextId(), frameType: FrameType.HEARTBEAT_REQUEST, body: null });
+  }
+
+  /** Next positive 31-bit request id (PositiveAtomicCounter). */
+  nextId(): number {
+    this.counter = (this.counter + 1) & 0x7fffffff;
+    if (this.counter === 0) this.counter = 1;
+    return this.counter;
+  }
+
+  /** Sends a ONEWAY request (no response expected). */
+  oneway(msg: SingleMessage): void {
+    this.send({ id: this.nextId(), frameType: FrameType.REQUEST_ONEWAY, body: msg });
+  }
+
+  /**
+   * Sends a SYNC request and resolves with its response. Fails with TimeoutError after the
+   * timeout and with ConnectionError if the session closes first.
+   */
+  async request(msg: SingleMessage, options: RequestOptions = {}): Promise<SingleMessage> {
+    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
+    if (this.outboundBytes >= this.options.outboundHighWaterMark) await this.waitForDrain(timeoutMs);
+    if (this.closed) {
+      throw new ConnectionError('CONNECTION_CLOSED', `session to ${this.remoteAddress} is closed`, {
+        cause: this.closeReason ?? undefined,
+      });
+    }
+    if (this.pending.size >= this.options.maxPendingRequests) {
+      throw new LimitError('maxPendingRequests', this.options.maxPendingRequests, `${this.pending.size} requests already wait on ${this.remoteAddress}`);
+    }
+    const id = this.nextId();
+    const result = new Promise<SingleMessage>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.pending.delete(id)) {
+          reject(
+            new TimeoutError(`request ${id} (type ${msg.typeCode}) to ${this.remoteAddress} timed out after ${timeoutMs} ms`, {
+              details: { id, typeCode: msg.typeCode, timeoutMs },
+            }),
+          );
+        }
+      }, timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+    });
+    if (this.options.batchRequests) {
+      this.batch.push({ id, msg });
+      if (this.batch.length >= this.options.maxBatchMessages) this.flushBatch();
+      else if (!this.batchScheduled) {
+        this.batchScheduled = true;
+        setImmediate(() => this.flushBatch());
+      }
+    } else {
+      try {
+        this.send({ id, frameType: FrameType.REQUEST_SYNC, body: msg });
+      } catch (err) {
+        this.failPending(id, err as Error);
+      }
+    }
+    return result;
+  }
+
+  private failPending(id: number, err: Error): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    p.reject(err);
+  }
+
+  /**
+   * Sends the queued requests: alone as a plain SYNC frame, several as one MergedWarpMessage
+   * (ONEWAY, with a fresh outer id and the inner ids in msgIds, as Seata 1.5.0+ clients do).
+   */
+  private flushBatch(): void {
+    this.batchScheduled = false;
+    const queued = this.batch;
+    this.batch = [];
+    if (queued.length === 0 || this.closed) return;
+    try {
+      if (queued.length === 1) {
+        const q = queued[0] as Queued;
+        this.send({ id: q.id, frameType: FrameType.REQUEST_SYNC, body: q.msg });
+        return;
+      }
+      const outer = this.nextId();
+      const ids = queued.map((q) => q.id);
+      this.merged.set(outer, ids);
+      this.send({
+        id: outer,
+        frameType: FrameType.REQUEST_ONEWAY,
+        body: { typeCode: TypeCode.SEATA_MERGE, msgs: queued.map((q) => q.msg), msgIds: ids },
+      });
+    } catch (err) {
+      for (const q of queued) this.failPending(q.id, err as Error);
+    }
+  }
+
+  private waitForDrain(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new BackPressureError(`outbound queue to ${this.remoteAddress} did not drain within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.drainWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // reading
+
+  private onData(chunk: Buffer): void {
+    this.lastReadAt = Date.now();
+    let frames: RpcMessage[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (err) {
+      const e = err as Error;
+      publish(Channels.REMOTING_PROTOCOL_ERROR, () => ({ session: this, error: e }));
+      this.reportError(e);
+      this.close(e);
+      return;
+    }
+    for (const frame of frames) {
+      if (this.closed) return;
+      this.onFrame(frame);
+    }
+  }
+
+  private onFrame(rpc: RpcMessage): void {
+    switch (rpc.frameType) {
+      case FrameType.HEARTBEAT_REQUEST:
+        // ServerHeartbeatProcessor: PONG echoes the id, codec and compressor.
+        this.send({ id: rpc.id, frameType: FrameType.HEARTBEAT_RESPONSE, compressor: rpc.compressor, body: null });
+        return;
+      case FrameType.HEARTBEAT_RESPONSE:
+        return;
+      case FrameType.RESPONSE:
+        this.onResponse(rpc);
+        return;
+      default:
+        this.onRequest(rpc);
+    }
+  }
+
+  private onResponse(rpc: RpcMessage): void {
+    const body = rpc.body;
+    if (!body) return;
+    if (body.typeCode === TypeCode.SEATA_MERGE_RESULT) {
+      const ids = this.merged.get(rpc.id);
+      if (!ids) return;
+      this.merged.delete(rpc.id);
+      body.msgs.forEach((m, i) => {
+        const id = ids[i];
+        if (id !== undefined) this.resolve(id, m);
+      });
+      return;
+    }
+    if (body.typeCode === TypeCode.BATCH_RESULT_MSG) {
+      // Batch results may arrive over several frames; the outer entry goes when all are in.
+      body.msgs.forEach((m, i) => {
+        const id = body.msgIds[i];
+        if (id !== undefined) this.resolve(id, m);
+      });
+      const ids = this.merged.get(rpc.id);
+      if (ids?.every((id) => !this.pending.has(id))) this.merged.delete(rpc.id);
+      return;
+    }
+    if (body.typeCode === TypeCode.SEATA_MERGE) return;
+    this.resolve(rpc.id, body);
+  }
+
+  private resolve(id: number, msg: SingleMessage): void {
+    const p = this.pending.get(id);
+    if (!p) return; // late response after a timeout: nothing waits for it any more
+    this.pending.delete(id);
+    clearTimeout(p.timer);
+    p.resolve(msg);
+  }
+
+  private onRequest(rpc: RpcMessage): void {
+    const body = rpc.body;
+    if (!body) return;
+    if (body.typeCode === TypeCode.SEATA_MERGE) {
+      this.onMergedRequest(rpc, body.msgs, body.msgIds);
+      return;
+    }
+    if (body.typeCode === TypeCode.SEATA_MERGE_RESULT || body.typeCode === TypeCode.BATCH_RESULT_MSG) {
+      this.reportError(new ProtocolError('UNEXPECTED_MESSAGE', `type ${body.typeCode} sent as a request`, { id: rpc.id }));
+      return;
+    }
+    const sync = rpc.frameType === FrameType.REQUEST_SYNC;
+    this.dispatcher.submit(async () => {
+      const response = await this.handle(body, rpc);
+      if (sync && response && !this.closed) {
+        this.send({ id: rpc.id, frameType: FrameType.RESPONSE, compressor: rpc.compressor, body: response });
+      }
+    });
+  }
+
+  private async handle(msg: SingleMessage, rpc: RpcMessage): Promise<SingleMessage | undefined> {
+    if (!this.listener.onMessage) return undefined;
+    publish(Channels.REMOTING_REQUEST, () => ({ session: this, message: msg }));
+    return this.listener.onMessage(this, msg, rpc);
+  }
+
+  /**
+   * A MergedWarpMessage: every inner request is handled concurrently; the answer is one
+   * MergeResultMessage in the same order under the outer id (ServerOnRequestProcessor), or,
+   * for 1.5.0+ peers when enabled, BatchResultMessages carrying each result's own id.
+   */
+  private onMergedRequest(rpc: RpcMessage, msgs: SingleMessage[], msgIds: number[] | null): void {
+    const useBatch = this.options.batchResponses && msgIds !== null && isVersionAtLeast(this.version, '1.5.0');
+    const results: Array<SingleMessage | undefined> = new Array(msgs.length);
+    let remaining = msgs.length;
+    const reply = (body: RpcMessage['body']): void => {
+      if (this.closed) return;
+      this.send({ id: rpc.id, frameType: FrameType.RESPONSE, compressor: rpc.compressor, headMap: useBatch ? rpc.headMap : null, body });
+    };
+    msgs.forEach((msg, i) => {
+      this.dispatcher.submit(async () => {
+        let response: SingleMessage | undefined;
+        try {
+          response = await this.handle(msg, rpc);
+        } finally {
+          remaining--;
+          if (useBatch) {
+            if (response) reply({ typeCode: TypeCode.BATCH_RESULT_MSG, msgs: [response], msgIds: [(msgIds as number[])[i] as number] });
+          } else {
+            results[i] = response;
+            if (remaining === 0) {
+              const complete = results.filter((r): r is SingleMessage => r !== undefined);
+              // A positional result list is only meaningful when every request was answered.
+              if (complete.length === msgs.length) reply({ typeCode: TypeCode.SEATA_MERGE_RESULT, msgs: complete });
+            }
+          }
+        }
+      });
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // lifecycle
+
+  /** Called by the owning endpoint's cron: idle checks, PING, then the listener's onCron. */
+  tick(now: number): void {
+    if (this.closed) return;
+    if (now - this.lastReadAt >= this.options.readIdleMs) {
+      this.close(
+        new TimeoutError(`nothing read from ${this.remoteAddress} for ${now - this.lastReadAt} ms`, { details: { readIdleMs: this.options.readIdleMs } }),
+      );
+      return;
+    }
+    if (this.role === 'client' && this.options.heartbeat && now - this.lastWriteAt >= this.options.writeIdleMs) {
+      this.ping();
+    }
+    this.listener.onCron?.(this);
+  }
+
+  private reportError(err: Error): void {
+    try {
+      this.listener.onError?.(this, err);
+    } catch {
+      // a listener's own failure must not take the session down with it
+    }
+  }
+
+  /** Resolves once every handler has finished and the outbound queue has been written. */
+  async drain(): Promise<void> {
+    await this.dispatcher.whenIdle();
+    if (this.flushScheduled) this.flush();
+  }
+
+  /**
+   * Closes the session: with a reason, at once (pending writes are dropped); without one, after
+   * writing what is queued. Open futures fail with ConnectionError. Idempotent.
+   */
+  close(reason: Error | null = null): void {
+    if (this.closed) return;
+    if (reason) this.closeReason = reason;
+    if (!reason) this.flush();
+    this.closed = true;
+    this.dispatcher.clear();
+    if (reason) this.socket.destroy();
+    else this.socket.end();
+    // The socket's 'close' event finishes the bookkeeping; make sure it comes.
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+    this.failAll();
+  }
+
+  private failAll(): void {
+    const err = new ConnectionError('CONNECTION_CLOSED', `session to ${this.remoteAddress} closed`, {
+      cause: this.closeReason ?? undefined,
+    });
+    for (const [, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+    this.merged.clear();
+    this.batch = [];
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private closeNotified = false;
+
+  private onSocketClose(): void {
+    if (!this.closed) {
+      this.closed = true;
+      this.dispatcher.clear();
+      this.failAll();
+    }
+    if (this.closeNotified) return;
+    this.closeNotified = true;
+    publish(Channels.REMOTING_SESSION_CLOSE, () => ({ session: this, reason: this.closeReason }));
+    this.listener.onClose?.(this, this.closeReason);
+  }
+
+  /** Must be called by the owner once the socket is connected. */
+  start(): void {
+    publish(Channels.REMOTING_SESSION_OPEN, () => ({ session: this }));
+    this.listener.onOpen?.(this);
+  }
+
+  /** A short label for logs. */
+  toString(): string {
+    return `Session#${this.sessionId}(${this.role} ${this.localAddress} -> ${this.remoteAddress})`;
+  }
+}

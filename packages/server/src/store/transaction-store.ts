@@ -1,0 +1,55 @@
+/**
+ * The interface every session store implements (file, MySQL/MariaDB, PostgreSQL, Redis), and
+ * the change records written through it. One conformance suite (packages/testing) runs against
+ * all of them.
+ */
+import type { BranchSession, GlobalSession } from '../session/global-session.js';
+
+/** One change to the stored sessions (Seata's LogOperation: GLOBAL_ADD, BRANCH_REMOVE, ...). */
+export type StoreOp =
+  | { op: 'globalAdd'; global: GlobalSession }
+  | { op: 'globalUpdate'; xid: string; status: number; active: boolean }
+  | { op: 'globalRemove'; xid: string }
+  | { op: 'branchAdd'; branch: BranchSession }
+  | { op: 'branchUpdate'; xid: string; branchId: bigint; status: number; applicationData: string | null }
+  | { op: 'branchRemove'; xid: string; branchId: bigint };
+
+/** Filter for listing stored sessions (recovery loops, the CLI). */
+export interface SessionQuery {
+  /** Only these statuses. */
+  statuses?: number[];
+  /** Only sessions begun before this time (ms since the epoch). */
+  beganBefore?: number;
+  /** @default 1000 */
+  limit?: number;
+}
+
+/** A durable home for global and branch sessions. */
+export interface TransactionStore {
+  /** 'file' | 'mysql' | 'postgres' | 'redis' */
+  readonly kind: string;
+  /**
+   * True when several TC processes can share this store (db and redis). The coordinator then
+   * reads sessions it does not hold from the store and splits recovery work with task locks.
+   */
+  readonly shared: boolean;
+  /** Opens the store (creating what it needs) and returns every unfinished session. */
+  open(): Promise<GlobalSession[]>;
+  /**
+   * Applies one change. With `durable`, the promise settles only once the change would survive
+   * a crash (fsync, a committed SQL transaction); without it, the change is queued in order and
+   * the promise settles when it is written. Changes are applied in call order.
+   */
+  write(op: StoreOp, durable: boolean): Promise<void>;
+  /** One session with its branches, or null. */
+  findGlobal(xid: string): Promise<GlobalSession | null>;
+  /** Sessions matching the query, oldest first, with their branches. */
+  listGlobals(query?: SessionQuery): Promise<GlobalSession[]>;
+  /**
+   * Cluster-wide task lock (Seata's distributed_lock): true when `owner` holds `name` for the next
+   * `ttlMs`. Single-process stores always return true.
+   */
+  acquireTaskLock(name: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Flushes what is queued and releases resources. */
+  close(): Promise<void>;
+}
