@@ -41,9 +41,13 @@ export function resolveTcAddresses(config: ConfigSource, txServiceGroup: string)
     throw new ConfigError(mappingKey, `${mappingKey} configuration item is required`);
   }
   const listKey = `service.${cluster}.grouplist`;
-  const entries = config.getList(listKey) ?? config.getList(`service.${cluster.toLowerCase()}.grouplist`) ?? [];
+  const entries =
+    config.getList(listKey) ?? config.getList(`service.${cluster.toLowerCase()}.grouplist`) ?? [];
   if (entries.length === 0) {
-    throw new ConfigError(listKey, `${listKey} is required: the TC addresses (host:port;host:port) of cluster ${cluster}`);
+    throw new ConfigError(
+      listKey,
+      `${listKey} is required: the TC addresses (host:port;host:port) of cluster ${cluster}`,
+    );
   }
   return entries.map((entry) => parseHostPort(entry, listKey));
 }
@@ -54,7 +58,9 @@ export function resolveTcAddresses(config: ConfigSource, txServiceGroup: string)
  */
 export function parseHostPort(text: string, key: string): TcAddress {
   const fail = (why: string) =>
-    new ConfigError(key, `${key}: ${JSON.stringify(text)} is not host:port (${why})`, { details: { value: text } });
+    new ConfigError(key, `${key}: ${JSON.stringify(text)} is not host:port (${why})`, {
+      details: { value: text },
+    });
   const colon = text.lastIndexOf(':');
   if (colon < 0) throw fail('no port');
   const portText = text.slice(colon + 1);

@@ -72,7 +72,9 @@ export class ConfigSource {
   /** The keys equal to `prefix` or under `prefix.`, sorted; every key when `prefix` is omitted or ''. */
   keys(prefix = ''): string[] {
     const under = `${prefix}.`;
-    return [...this.#entries.keys()].filter((k) => prefix === '' || k === prefix || k.startsWith(under)).sort();
+    return [...this.#entries.keys()]
+      .filter((k) => prefix === '' || k === prefix || k.startsWith(under))
+      .sort();
   }
 
   /** The value of `key` as a string, or `defaultValue` when unset. */
@@ -133,7 +135,8 @@ export class ConfigSource {
     const entry = this.#entries.get(key);
     if (entry === undefined) return defaultValue;
     const ms = parseDuration(entry.value);
-    if (ms === undefined) throw invalid(key, entry, "a duration (ms, or a string like '500ms', '15s', '1h', '1d')");
+    if (ms === undefined)
+      throw invalid(key, entry, "a duration (ms, or a string like '500ms', '15s', '1h', '1d')");
     return ms;
   }
 
@@ -255,7 +258,10 @@ function readYaml(file: string): unknown {
     return parseYaml(text);
   } catch (err) {
     const reason = err instanceof Error ? err.message : String(err);
-    throw new ConfigError('file', `config file ${file} is not valid YAML: ${reason}`, { cause: err, details: { file } });
+    throw new ConfigError('file', `config file ${file} is not valid YAML: ${reason}`, {
+      cause: err,
+      details: { file },
+    });
   }
 }
 

@@ -86,7 +86,12 @@ export const ErrorCode = {
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /** The codes a ConnectionError can carry. */
-export type ConnectionErrorCode = 'CONNECTION_CLOSED' | 'CONNECTION_REFUSED' | 'SELF_CONNECT' | 'NOT_CONNECTED' | 'DIAL_TIMEOUT';
+export type ConnectionErrorCode =
+  | 'CONNECTION_CLOSED'
+  | 'CONNECTION_REFUSED'
+  | 'SELF_CONNECT'
+  | 'NOT_CONNECTED'
+  | 'DIAL_TIMEOUT';
 
 /** Options every DtxError accepts. */
 export interface DtxErrorOptions {

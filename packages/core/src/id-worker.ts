@@ -58,9 +58,13 @@ export class IdWorker {
   constructor(options: IdWorkerOptions = {}) {
     const workerId = options.workerId ?? defaultWorkerId();
     if (!Number.isInteger(workerId) || workerId < 0 || workerId > MAX_WORKER_ID) {
-      throw new ConfigError('workerId', `workerId must be an integer in 0..${MAX_WORKER_ID}, got ${workerId}`, {
-        details: { value: workerId },
-      });
+      throw new ConfigError(
+        'workerId',
+        `workerId must be an integer in 0..${MAX_WORKER_ID}, got ${workerId}`,
+        {
+          details: { value: workerId },
+        },
+      );
     }
     this.workerId = workerId;
     this.#clock = options.clock ?? Date.now;
@@ -114,7 +118,13 @@ export function defaultWorkerId(
       const bytes = info.mac.split(':').map((b) => Number.parseInt(b, 16));
       const b4 = bytes[4];
       const b5 = bytes[5];
-      if (bytes.length !== 6 || b4 === undefined || b5 === undefined || Number.isNaN(b4) || Number.isNaN(b5)) {
+      if (
+        bytes.length !== 6 ||
+        b4 === undefined ||
+        b5 === undefined ||
+        Number.isNaN(b4) ||
+        Number.isNaN(b5)
+      ) {
         continue;
       }
       return ((b4 & 0b11) << 8) | b5;

@@ -2,52 +2,67 @@
  * @dtx/core: errors and their codes, IdWorker and XID, configuration and options, and the
  * Logger, Metrics and diagnostics-channel seams every other dtx package builds on.
  */
+
 export {
-  ErrorCode,
-  type ConnectionErrorCode,
-  type DtxErrorOptions,
-  type TransactionErrorOptions,
-  DtxError,
-  TransactionError,
-  ConfigError,
-  TimeoutError,
-  ConnectionError,
+  DEFAULT_CLUSTER,
+  DEFAULT_TX_SERVICE_GROUP,
+  parseHostPort,
+  resolveTcAddresses,
+  type TcAddress,
+} from './address.js';
+export { ConfigSource, type ConfigSourceInput } from './config.js';
+export { KNOWN_CONFIG_KEYS } from './config-keys.js';
+export { type ChannelName, Channels, hasSubscribers, publish } from './diagnostics.js';
+export {
   BackPressureError,
+  ConfigError,
+  ConnectionError,
+  type ConnectionErrorCode,
+  DtxError,
+  type DtxErrorOptions,
+  ErrorCode,
   LimitError,
+  TimeoutError,
+  TransactionError,
+  type TransactionErrorOptions,
   XidError,
 } from './errors.js';
-export { ID_EPOCH_MS, type IdWorkerOptions, type IdParts, IdWorker, splitId, defaultWorkerId } from './id-worker.js';
-export { type ParsedXid, buildXid, parseXid, xidAddress } from './xid.js';
-export { KNOWN_CONFIG_KEYS } from './config-keys.js';
-export { type ConfigSourceInput, ConfigSource } from './config.js';
 export {
-  type TcAddress,
-  DEFAULT_TX_SERVICE_GROUP,
-  DEFAULT_CLUSTER,
-  resolveTcAddresses,
-  parseHostPort,
-} from './address.js';
+  defaultWorkerId,
+  ID_EPOCH_MS,
+  type IdParts,
+  IdWorker,
+  type IdWorkerOptions,
+  splitId,
+} from './id-worker.js';
 export {
-  type Validator,
-  type Validators,
-  parseOptions,
-  integerIn,
-  positiveMs,
-  oneOf,
-  bool,
-  str,
-} from './options.js';
-export { type LogFn, type Logger, type LogDestination, LogLevel, noopLogger, createConsoleLogger } from './logger.js';
+  createConsoleLogger,
+  type LogDestination,
+  type LogFn,
+  type Logger,
+  LogLevel,
+  noopLogger,
+} from './logger.js';
 export {
-  type Labels,
   type Counter,
+  createMemoryMetrics,
+  DEFAULT_BUCKETS,
   type Gauge,
   type Histogram,
+  type Labels,
+  type MemoryMetrics,
   type Metrics,
   type MetricsSnapshot,
-  type MemoryMetrics,
-  DEFAULT_BUCKETS,
   noopMetrics,
-  createMemoryMetrics,
 } from './metrics.js';
-export { Channels, type ChannelName, hasSubscribers, publish } from './diagnostics.js';
+export {
+  bool,
+  integerIn,
+  oneOf,
+  parseOptions,
+  positiveMs,
+  str,
+  type Validator,
+  type Validators,
+} from './options.js';
+export { buildXid, type ParsedXid, parseXid, xidAddress } from './xid.js';

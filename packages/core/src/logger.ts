@@ -28,7 +28,15 @@ export interface Logger {
 }
 
 /** Logger levels, lowest first, with pino's numeric values; 'silent' logs nothing. */
-export const LogLevel = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
+export const LogLevel = {
+  trace: 10,
+  debug: 20,
+  info: 30,
+  warn: 40,
+  error: 50,
+  fatal: 60,
+  silent: Infinity,
+} as const;
 /** The name of a level in `LogLevel`. */
 export type LogLevel = keyof typeof LogLevel;
 
@@ -78,7 +86,13 @@ export function createConsoleLogger(
       } else {
         fields = objOrMsg;
       }
-      const record = { level: value, time: Date.now(), ...bindings, ...fields, ...(text === undefined ? {} : { msg: text }) };
+      const record = {
+        level: value,
+        time: Date.now(),
+        ...bindings,
+        ...fields,
+        ...(text === undefined ? {} : { msg: text }),
+      };
       destination.write(`${stringify(record)}\n`);
     };
   };

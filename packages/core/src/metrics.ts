@@ -36,7 +36,12 @@ export interface Metrics {
   /** A gauge. */
   gauge(name: string, help: string, labelNames?: readonly string[]): Gauge;
   /** A histogram; `buckets` are upper bounds, ascending (default DEFAULT_BUCKETS, in seconds). */
-  histogram(name: string, help: string, labelNames?: readonly string[], buckets?: readonly number[]): Histogram;
+  histogram(
+    name: string,
+    help: string,
+    labelNames?: readonly string[],
+    buckets?: readonly number[],
+  ): Histogram;
 }
 
 /** prom-client's default histogram buckets, in seconds. */
@@ -82,7 +87,12 @@ const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 export function createMemoryMetrics(): MemoryMetrics {
   const families = new Map<string, Family>();
 
-  function family(kind: Kind, name: string, labelNames: readonly string[], make: (f: Family) => Family['instrument']) {
+  function family(
+    kind: Kind,
+    name: string,
+    labelNames: readonly string[],
+    make: (f: Family) => Family['instrument'],
+  ) {
     if (!METRIC_NAME.test(name)) throw new TypeError(`invalid metric name ${JSON.stringify(name)}`);
     const existing = families.get(name);
     if (existing !== undefined) {

@@ -71,13 +71,16 @@ export function integerIn(min: number, max: number): Validator<number> {
 export function positiveMs(): Validator<number> {
   return (value, key) => {
     const ms = parseDuration(value);
-    if (ms === undefined || ms <= 0) throw invalid(key, "a duration above 0 (ms, or a string like '15s')", value);
+    if (ms === undefined || ms <= 0)
+      throw invalid(key, "a duration above 0 (ms, or a string like '15s')", value);
     return ms;
   };
 }
 
 /** One of `values` (compared with ===). */
-export function oneOf<const V extends readonly (string | number | boolean)[]>(...values: V): Validator<V[number]> {
+export function oneOf<const V extends readonly (string | number | boolean)[]>(
+  ...values: V
+): Validator<V[number]> {
   return (value, key) => {
     if (!values.includes(value as V[number])) {
       throw invalid(key, `one of ${values.map((v) => JSON.stringify(v)).join(', ')}`, value);

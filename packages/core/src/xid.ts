@@ -40,7 +40,10 @@ export function parseXid(xid: string): ParsedXid {
   }
   const port = parsePort(xid, before + 1, last);
   if (port < 0) {
-    throw new XidError(xid, `XID ${JSON.stringify(xid)} has no valid port (1..65535) before the transaction id`);
+    throw new XidError(
+      xid,
+      `XID ${JSON.stringify(xid)} has no valid port (1..65535) before the transaction id`,
+    );
   }
   return { ip: xid.slice(0, before), port, address: xid.slice(0, last), transactionId };
 }

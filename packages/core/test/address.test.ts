@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, ConfigSource, parseHostPort, resolveTcAddresses } from '../src/index.js';
 
-const config = (object: Record<string, unknown>, env?: Record<string, string>) => new ConfigSource({ object, env });
+const config = (object: Record<string, unknown>, env?: Record<string, string>) =>
+  new ConfigSource({ object, env });
 
 describe('resolveTcAddresses', () => {
   it('maps the group to its cluster and splits the grouplist on ; and ,', () => {
@@ -55,7 +56,15 @@ describe('resolveTcAddresses', () => {
   });
 
   it('rejects a malformed grouplist entry, naming the key and the entry', () => {
-    for (const bad of ['127.0.0.1', '127.0.0.1:0', '127.0.0.1:70000', 'host:80x', ':8091', 'bad host:1', '[zz]:8091']) {
+    for (const bad of [
+      '127.0.0.1',
+      '127.0.0.1:0',
+      '127.0.0.1:70000',
+      'host:80x',
+      ':8091',
+      'bad host:1',
+      '[zz]:8091',
+    ]) {
       const c = config({ 'service.default.grouplist': `127.0.0.1:8091;${bad}` });
       assert.throws(
         () => resolveTcAddresses(c, 'default_tx_group'),
@@ -89,7 +98,8 @@ describe('parseHostPort', () => {
   it('names the key it was given', () => {
     assert.throws(
       () => parseHostPort('nope', 'remoting.server.address'),
-      (err: unknown) => err instanceof ConfigError && err.key === 'remoting.server.address' && /no port/.test(err.message),
+      (err: unknown) =>
+        err instanceof ConfigError && err.key === 'remoting.server.address' && /no port/.test(err.message),
     );
     assert.throws(() => parseHostPort('[::1:8091', 'k'), ConfigError);
   });

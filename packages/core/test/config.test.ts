@@ -58,7 +58,10 @@ describe('ConfigSource: plain object', () => {
     const config = new ConfigSource({
       object: { service: { vgroupMapping: { b: 'x', a: 'y' }, default: { grouplist: 'h:1' } }, serviceX: 1 },
     });
-    assert.deepEqual(config.keys('service.vgroupMapping'), ['service.vgroupMapping.a', 'service.vgroupMapping.b']);
+    assert.deepEqual(config.keys('service.vgroupMapping'), [
+      'service.vgroupMapping.a',
+      'service.vgroupMapping.b',
+    ]);
     assert.deepEqual(config.keys('service'), [
       'service.default.grouplist',
       'service.vgroupMapping.a',
@@ -194,12 +197,14 @@ describe('ConfigSource: YAML file', () => {
     const missing = join(dir, 'nope.yml');
     assert.throws(
       () => new ConfigSource({ file: missing }),
-      (err: unknown) => err instanceof ConfigError && err.message.includes(missing) && err.cause !== undefined,
+      (err: unknown) =>
+        err instanceof ConfigError && err.message.includes(missing) && err.cause !== undefined,
     );
     const bad = yamlFile('a: [1, 2\nb: c: d\n');
     assert.throws(
       () => new ConfigSource({ file: bad }),
-      (err: unknown) => err instanceof ConfigError && err.message.includes(bad) && /not valid YAML/.test(err.message),
+      (err: unknown) =>
+        err instanceof ConfigError && err.message.includes(bad) && /not valid YAML/.test(err.message),
     );
     assert.throws(() => new ConfigSource({ file: yamlFile('just a string') }), /must be a mapping/);
   });
@@ -207,7 +212,11 @@ describe('ConfigSource: YAML file', () => {
   it('names the file a bad value came from', () => {
     const file = yamlFile('transport:\n  heartbeat: sometimes\n');
     const config = new ConfigSource({ file });
-    throwsConfigError(() => config.getBoolean('transport.heartbeat'), 'transport.heartbeat', new RegExp(`file ${file}`));
+    throwsConfigError(
+      () => config.getBoolean('transport.heartbeat'),
+      'transport.heartbeat',
+      new RegExp(`file ${file}`),
+    );
   });
 });
 
@@ -262,7 +271,9 @@ describe('ConfigSource: environment', () => {
   });
 
   it('names the variable a bad value came from', () => {
-    const config = new ConfigSource({ env: { DTX_TRANSPORT_HEARTBEAT: 'yes', DTX_CLIENT_TM_COMMITRETRYCOUNT: 'five' } });
+    const config = new ConfigSource({
+      env: { DTX_TRANSPORT_HEARTBEAT: 'yes', DTX_CLIENT_TM_COMMITRETRYCOUNT: 'five' },
+    });
     throwsConfigError(
       () => config.getBoolean('transport.heartbeat'),
       'transport.heartbeat',

@@ -67,7 +67,10 @@ describe('error classes', () => {
 
   it('carries cause and details', () => {
     const cause = new Error('socket hang up');
-    const err = new ConnectionError('CONNECTION_CLOSED', 'closed', { cause, details: { address: '127.0.0.1:8091' } });
+    const err = new ConnectionError('CONNECTION_CLOSED', 'closed', {
+      cause,
+      details: { address: '127.0.0.1:8091' },
+    });
     assert.equal(err.cause, cause);
     assert.deepEqual(err.details, { address: '127.0.0.1:8091' });
     assert.equal(new TimeoutError('slow').cause, undefined);
@@ -76,7 +79,10 @@ describe('error classes', () => {
   });
 
   it('TransactionError carries the global and branch status', () => {
-    const err = new TransactionError('GlobalTransactionStatusInvalid', 'not Begin', { globalStatus: 2, branchStatus: 1 });
+    const err = new TransactionError('GlobalTransactionStatusInvalid', 'not Begin', {
+      globalStatus: 2,
+      branchStatus: 1,
+    });
     assert.equal(err.globalStatus, 2);
     assert.equal(err.branchStatus, 1);
     assert.equal(new TransactionError('IO', 'x').globalStatus, undefined);

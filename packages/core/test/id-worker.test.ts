@@ -79,7 +79,8 @@ describe('IdWorker', () => {
     for (const workerId of [-1, 1024, 1.5, Number.NaN]) {
       assert.throws(
         () => new IdWorker({ workerId }),
-        (err: unknown) => err instanceof ConfigError && err.key === 'workerId' && /0\.\.1023/.test(err.message),
+        (err: unknown) =>
+          err instanceof ConfigError && err.key === 'workerId' && /0\.\.1023/.test(err.message),
       );
     }
   });

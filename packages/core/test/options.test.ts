@@ -62,7 +62,12 @@ describe('parseOptions', () => {
 
   it('merges and converts valid input; undefined keeps the default', () => {
     assert.deepEqual(
-      parseClientOptions({ heartbeatMs: '2s' as unknown as number, loadBalance: 'Random', retries: undefined, batch: false }),
+      parseClientOptions({
+        heartbeatMs: '2s' as unknown as number,
+        loadBalance: 'Random',
+        retries: undefined,
+        batch: false,
+      }),
       { ...DEFAULT_CLIENT_OPTIONS, heartbeatMs: 2000, loadBalance: 'Random', batch: false },
     );
   });
@@ -88,7 +93,12 @@ describe('parseOptions', () => {
   });
 
   it('accepts any value for a key whose default is undefined and has no validator', () => {
-    const parsed = parseOptions<{ hook: (() => void) | undefined }>({ hook: undefined }, { hook: () => {} }, {}, 'x');
+    const parsed = parseOptions<{ hook: (() => void) | undefined }>(
+      { hook: undefined },
+      { hook: () => {} },
+      {},
+      'x',
+    );
     assert.equal(typeof parsed.hook, 'function');
   });
 });

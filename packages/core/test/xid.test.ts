@@ -20,7 +20,12 @@ describe('XID', () => {
   });
 
   it('parses IPv6 XIDs by their last two colons', () => {
-    assert.deepEqual(parseXid('::1:8091:123'), { ip: '::1', port: 8091, address: '::1:8091', transactionId: 123n });
+    assert.deepEqual(parseXid('::1:8091:123'), {
+      ip: '::1',
+      port: 8091,
+      address: '::1:8091',
+      transactionId: 123n,
+    });
     assert.deepEqual(parseXid('fe80::1:8091:42'), {
       ip: 'fe80::1',
       port: 8091,

@@ -791,7 +791,8 @@ function allGolden(): Golden[] {
     const expected = LIVE[liveKey(line)];
     if (expected) out.push({ name: `live #${line.index} ${liveKey(line)}`, bytes: line.bytes, expected });
   }
-  for (const f of HAND_FRAMES) out.push({ name: `2.7 ${f.name}`, bytes: hexBytes(f.hex), expected: f.expected });
+  for (const f of HAND_FRAMES)
+    out.push({ name: `2.7 ${f.name}`, bytes: hexBytes(f.hex), expected: f.expected });
   // The body-only vectors, framed by a header built byte by byte (not by encodeFrame).
   HAND_BODIES.forEach((b, i) => {
     const frameType = b.expected.typeCode % 2 === 0 ? FrameType.RESPONSE : FrameType.REQUEST_SYNC;

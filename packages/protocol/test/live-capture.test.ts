@@ -60,7 +60,11 @@ function streams(): Stream[] {
     const key = `${line.conn} ${line.direction}`;
     byKey.set(key, [...(byKey.get(key) ?? []), line]);
   }
-  return [...byKey].map(([name, lines]) => ({ name, lines, bytes: Buffer.concat(lines.map((l) => l.bytes)) }));
+  return [...byKey].map(([name, lines]) => ({
+    name,
+    lines,
+    bytes: Buffer.concat(lines.map((l) => l.bytes)),
+  }));
 }
 
 describe('live capture replay', () => {
@@ -120,7 +124,9 @@ describe('live capture replay', () => {
       const reverse = all.find((s) => s.name === `${conn} ${dir === 'C->S' ? 'S->C' : 'C->S'}`);
       assert.ok(reverse);
       const responses = decodeChunks([reverse.bytes]).filter((f) => f.frameType === 1);
-      for (const request of decodeChunks([stream.bytes]).filter((f) => f.frameType === 0 || f.frameType === 2)) {
+      for (const request of decodeChunks([stream.bytes]).filter(
+        (f) => f.frameType === 0 || f.frameType === 2,
+      )) {
         const match = responses.filter((r) => r.id === request.id);
         assert.equal(match.length, 1, `${stream.name}: one response for request id ${request.id}`);
         const req = request.body?.typeCode ?? -1;

@@ -39,7 +39,8 @@ const str = (maxLength = 24) => fc.option(text(maxLength), { nil: null });
 const int16 = fc.integer({ min: -0x8000, max: 0x7fff });
 const int32 = fc.integer({ min: -0x80000000, max: 0x7fffffff });
 const int64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
-const enumOf = <T extends Record<string, number>>(table: T) => fc.constantFrom(...(Object.values(table) as T[keyof T][]));
+const enumOf = <T extends Record<string, number>>(table: T) =>
+  fc.constantFrom(...(Object.values(table) as T[keyof T][]));
 
 const branchType = enumOf(BranchType);
 const branchStatus = enumOf(BranchStatus);
@@ -273,7 +274,9 @@ function frameNormal(f: RpcMessage): RpcMessage {
 
 describe('properties', () => {
   it('has an arbitrary for every type code except HEARTBEAT_MSG', () => {
-    const covered = Object.keys(ARBS_V2).map(Number).sort((a, b) => a - b);
+    const covered = Object.keys(ARBS_V2)
+      .map(Number)
+      .sort((a, b) => a - b);
     const all = Object.values(TypeCode)
       .filter((c) => c !== TypeCode.HEARTBEAT_MSG)
       .sort((a, b) => a - b);

@@ -3,3 +3,5 @@
  * switches.
  */
 export { type Direction, type FaultDirection, FaultProxy, type FaultProxyOptions } from './fault-proxy.js';
+export { WirePeer, type WireRequestHandler } from './wire-peer.js';
+export { runLoad, type LoadOptions, type LoadResult } from './load-generator.js';

@@ -734,6 +734,47 @@ export class Coordinator {
     }
   }
 
+  /**
+   * The timeout check (DefaultCoordinator.timeoutCheck): a Begin session past its timeout is
+   * closed, marked TimeoutRollbacking durably, and rolled back.
+   */
+  async timeoutToRollback(g: GlobalSession): Promise<boolean> {
+    if (g.status !== S.Begin || !g.active || !isTimedOut(g, Date.now())) return false;
+    g.active = false;
+    this.logger.info({ xid: g.xid, timeout: g.timeout }, 'global transaction timed out; rolling back');
+    await this.setStatus(g, S.TimeoutRollbacking, true);
+    void this.doGlobalRollback(g, true);
+    return true;
+  }
+
+  /**
+   * The in-memory copy of a session read from a shared store by recovery, so one object is
+   * driven however it was found.
+   */
+  adopt(g: GlobalSession): GlobalSession {
+    const known = this.sessions.get(g.xid);
+    if (known) return known;
+    this.sessions.set(g.xid, g);
+    return g;
+  }
+
+  /** Sends UndoLogDeleteRequest (ONEWAY) for every resource of every RM (DefaultCoordinator.undoLogDelete). */
+  broadcastUndoLogDelete(saveDays: number): number {
+    let sent = 0;
+    for (const ctx of this.channels.rmContexts()) {
+      if (!ctx.session.isOpen) continue;
+      for (const resourceId of ctx.resourceIds) {
+        try {
+          ctx.session.oneway({ typeCode: TypeCode.RM_DELETE_UNDOLOG, branchType: BranchType.AT, resourceId, saveDays });
+          sent++;
+        } catch (err) {
+          this.logger.warn({ err, resourceId }, 'could not send undo-log delete');
+        }
+      }
+    }
+    return sent;
+  }
+
   // -------------------------------------------------------------------------------------------
   // operator actions (the CLI)
 

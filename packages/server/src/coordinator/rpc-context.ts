@@ -108,8 +108,8 @@ export class ChannelManager {
     if (!ctx) return;
     this.contexts.delete(ctx);
     for (const r of ctx.resourceIds) {
-      const ips = this.rmIndex.get(r)?.get(ctx.applicationId);
-      const ports = ips?.get(ctx.ip);
+      const ips: IpMap | undefined = this.rmIndex.get(r)?.get(ctx.applicationId);
+      const ports: PortMap | undefined = ips?.get(ctx.ip);
       if (ports?.get(ctx.port) === ctx) ports.delete(ctx.port);
       if (ports && ports.size === 0) ips?.delete(ctx.ip);
       if (ips && ips.size === 0) this.rmIndex.get(r)?.delete(ctx.applicationId);

@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { DtxError } from '@dtx/core';
+import { TransactionError } from '@dtx/core';
 import type { GlobalSession } from '../../session/global-session.js';
 import { applyOp, globalFromJson, globalToJson, opFromJson, opToJson } from '../session-codec.js';
 import type { SessionQuery, StoreOp, TransactionStore } from '../transaction-store.js';
@@ -47,8 +47,8 @@ interface Waiter {
   reject(err: Error): void;
 }
 
-function storeError(message: string, cause?: unknown): DtxError {
-  return new DtxError('FailedStore', message, { cause });
+function storeError(message: string, cause?: unknown): TransactionError {
+  return new TransactionError('FailedStore', message, { cause });
 }
 
 /** Encodes one record. */

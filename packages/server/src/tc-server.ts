@@ -1,0 +1,215 @@
+/**
+ * `dtx server`: the remoting Server, the Coordinator, a store, the recovery tasks, and an HTTP
+ * port for /metrics and /health, wired together and shut down in order (stop accepting, drain
+ * in-flight requests, stop recovery, flush the store).
+ */
+import http from 'node:http';
+import os from 'node:os';
+import { ConfigError, IdWorker, type Logger, type Metrics, noopLogger } from '@dtx/core';
+import { Server, type ServerOptions } from '@dtx/remoting';
+import {
+  Coordinator,
+  type CoordinatorOptions,
+  DEFAULT_COORDINATOR_OPTIONS,
+} from './coordinator/coordinator.js';
+import { type LockManager, MemoryLockManager } from './lock/lock-manager.js';
+import { PrometheusMetrics } from './metrics/prometheus.js';
+import { DEFAULT_RECOVERY_OPTIONS, Recovery, type RecoveryOptions } from './recovery/recovery.js';
+import { FileStore, type FileStoreOptions } from './store/file/file-store.js';
+import type { TransactionStore } from './store/transaction-store.js';
+
+/** Which store backs the sessions (`store.mode`). */
+export type StoreMode = 'file' | 'db' | 'redis';
+
+/** Everything `dtx server` can be told. */
+export interface TcServerOptions {
+  /** Bind address. @default '127.0.0.1' */
+  host: string;
+  /** @default 8091 */
+  port: number;
+  /** The address put into XIDs; defaults to `host`, or the first external IPv4 when binding 0.0.0.0. */
+  advertisedHost: string | null;
+  /** IdWorker worker id (Seata's `--serverNode`); derived from the MAC when null. @default null */
+  workerId: number | null;
+  /** @default 'file' */
+  storeMode: StoreMode;
+  /** File store settings. */
+  file: Partial<FileStoreOptions>;
+  /** A ready store instance (tests, embedding); overrides storeMode. */
+  store: TransactionStore | null;
+  /** Row locks; defaults to memory for the file store, the store's own lock table otherwise. */
+  locks: LockManager | null;
+  coordinator: Partial<Omit<CoordinatorOptions, 'advertisedHost' | 'advertisedPort'>>;
+  recovery: Partial<RecoveryOptions>;
+  /** Remoting settings (heartbeat, limits, TLS, ...). */
+  remoting: Partial<Omit<ServerOptions, 'host' | 'port' | 'logger'>>;
+  /** Serve /metrics and /health over HTTP. @default true */
+  metricsEnabled: boolean;
+  /** @default 9898 (`metrics.exporterPrometheusPort`); 0 picks a free port. */
+  metricsPort: number;
+  logger: Logger;
+  /** A metrics sink; defaults to prom-client when metricsEnabled. */
+  metrics: Metrics | null;
+}
+
+/** Defaults of TcServerOptions. */
+export const DEFAULT_TC_SERVER_OPTIONS: Readonly<TcServerOptions> = Object.freeze({
+  host: '127.0.0.1',
+  port: 8091,
+  advertisedHost: null,
+  workerId: null,
+  storeMode: 'file' as StoreMode,
+  file: {},
+  store: null,
+  locks: null,
+  coordinator: {},
+  recovery: {},
+  remoting: {},
+  metricsEnabled: true,
+  metricsPort: 9898,
+  logger: noopLogger,
+  metrics: null,
+});
+
+function externalIPv4(): string {
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+/** A running TC. */
+export class TcServer {
+  readonly options: TcServerOptions;
+  readonly coordinator: Coordinator;
+  readonly store: TransactionStore;
+  readonly recovery: Recovery;
+  readonly remoting: Server;
+  readonly metrics: Metrics;
+  private http: http.Server | null = null;
+  private started = false;
+  private stopping: Promise<void> | null = null;
+  private readonly logger: Logger;
+
+  constructor(options: Partial<TcServerOptions> = {}) {
+    this.options = { ...DEFAULT_TC_SERVER_OPTIONS, ...options };
+    const o = this.options;
+    this.logger = o.logger;
+    if (o.store) this.store = o.store;
+    else if (o.storeMode === 'file') this.store = new FileStore(o.file);
+    else throw new ConfigError('store.mode', `store.mode "${o.storeMode}" needs a store instance (see createStore)`);
+    this.metrics = o.metrics ?? (o.metricsEnabled ? new PrometheusMetrics() : ({} as Metrics));
+    if (!o.metrics && !o.metricsEnabled) {
+      this.metrics = {
+        counter: () => ({ inc() {} }),
+        gauge: () => ({ set() {}, inc() {}, dec() {} }),
+        histogram: () => ({ observe() {} }),
+      };
+    }
+    const advertisedHost = o.advertisedHost ?? (o.host === '0.0.0.0' || o.host === '::' ? externalIPv4() : o.host);
+    this.coordinator = new Coordinator(
+      { ...DEFAULT_COORDINATOR_OPTIONS, ...o.coordinator, advertisedHost, advertisedPort: o.port },
+      {
+        store: this.store,
+        locks: o.locks ?? new MemoryLockManager(),
+        ids: new IdWorker(o.workerId === null ? {} : { workerId: o.workerId }),
+        logger: this.logger,
+        metrics: this.metrics,
+      },
+    );
+    this.recovery = new Recovery(
+      this.coordinator,
+      this.store,
+      { ...DEFAULT_RECOVERY_OPTIONS, ...o.recovery },
+      `${advertisedHost}:${o.port}`,
+      this.logger,
+    );
+    const coordinator = this.coordinator;
+    const sessionsGauge = this.metrics.gauge('dtx_tc_sessions', 'Open client sessions');
+    this.remoting = new Server(
+      { ...o.remoting, host: o.host, port: o.port, logger: this.logger },
+      {
+        onOpen: () => sessionsGauge.inc(),
+        onClose: (session) => {
+          sessionsGauge.dec();
+          coordinator.onSessionClose(session);
+        },
+        onError: (session, err) => this.logger.warn({ err, peer: session.remoteAddress }, 'session error'),
+        onMessage: (session, msg) => coordinator.onMessage(session, msg),
+      },
+    );
+  }
+
+  /** Opens the store, restores unfinished transactions, starts listening and recovery. */
+  async start(): Promise<{ host: string; port: number; metricsPort: number | null }> {
+    if (this.started) throw new Error('TC already started');
+    this.started = true;
+    const restored = await this.store.open();
+    this.coordinator.restore(restored);
+    if (restored.length > 0) this.logger.info({ count: restored.length }, 'restored unfinished transactions');
+    const address = await this.remoting.listen();
+    if (this.options.port === 0) {
+      // Ephemeral port: XIDs must carry the real one.
+      (this.coordinator.options as { advertisedPort: number }).advertisedPort = address.port;
+    }
+    this.recovery.start();
+    let metricsPort: number | null = null;
+    if (this.options.metricsEnabled && this.metrics instanceof PrometheusMetrics) {
+      metricsPort = await this.startHttp(this.metrics);
+    }
+    this.logger.info({ ...address, store: this.store.kind, metricsPort }, 'dtx TC listening');
+    return { ...address, metricsPort };
+  }
+
+  private startHttp(metrics: PrometheusMetrics): Promise<number> {
+    const server = http.createServer((req, res) => {
+      if (req.url === '/metrics') {
+        metrics.text().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': metrics.registry.contentType });
+            res.end(text);
+          },
+          (err) => {
+            res.writeHead(500);
+            res.end(String(err));
+          },
+        );
+        return;
+      }
+      if (req.url === '/health') {
+        const body = {
+          status: this.stopping ? 'stopping' : 'up',
+          store: this.store.kind,
+          sessions: this.remoting.sessions.size,
+          transactions: this.coordinator.sessions.size,
+        };
+        res.writeHead(this.stopping ? 503 : 200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+        return;
+      }
+      res.writeHead(404);
+      res.end();
+    });
+    this.http = server;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.options.metricsPort, this.options.host, () => {
+        resolve((server.address() as { port: number }).port);
+      });
+    });
+  }
+
+  /** Graceful stop: stop accepting, drain in-flight requests, stop recovery, flush the store. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.logger.info({}, 'dtx TC stopping');
+      this.recovery.stop();
+      await this.remoting.close();
+      this.coordinator.stop();
+      await this.store.close();
+      await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
+      this.logger.info({}, 'dtx TC stopped');
+    })();
+    return this.stopping;
+  }
+}
