@@ -4,13 +4,13 @@
  */
 import {
   BranchType,
+  decodeFrame,
+  encodeFrame,
   FrameDecoder,
   FrameType,
   type RpcMessage,
   type SingleMessage,
   TypeCode,
-  decodeFrame,
-  encodeFrame,
 } from '@dtx/protocol';
 import { fmt, row } from './stats.ts';
 
@@ -53,7 +53,9 @@ export function runCodecBench(): void {
   const mergedBytes = encodeFrame(merged);
   const decoder = new FrameDecoder();
   const widths = [36, 16, 14];
-  console.log(`\n## codec (frame sizes: BranchRegisterRequest ${singleBytes.length} B, merged x16 ${mergedBytes.length} B)`);
+  console.log(
+    `\n## codec (frame sizes: BranchRegisterRequest ${singleBytes.length} B, merged x16 ${mergedBytes.length} B)`,
+  );
   console.log(row(['operation', 'messages/s', 'ns/frame'], widths));
   const results = [
     measure('encode BranchRegisterRequest', 1, () => encodeFrame(single)),

@@ -6,9 +6,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
-import { BranchType, FrameType, type SingleMessage, TypeCode, encodeFrame } from '@dtx/protocol';
+import { BranchType, encodeFrame, FrameType, type SingleMessage, TypeCode } from '@dtx/protocol';
 import { Client } from '@dtx/remoting';
-import { Latencies, fmt, row } from './stats.ts';
+import { fmt, Latencies, row } from './stats.ts';
 
 const DURATION_MS = Number(process.env.BENCH_MS ?? 3000);
 const request: SingleMessage = {
@@ -22,9 +22,13 @@ const request: SingleMessage = {
 const frame = encodeFrame({ id: 1, frameType: FrameType.REQUEST_SYNC, body: request });
 
 async function startServer(mode: 'dtx' | 'echo'): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./rpc-server.ts', import.meta.url).pathname, mode], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', new URL('./rpc-server.ts', import.meta.url).pathname, mode],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout?.on('data', (d) => {
@@ -140,7 +144,12 @@ async function runEcho(port: number, inFlight: number, sessions: number): Promis
 export async function runRpcBench(): Promise<void> {
   console.log(`\n## RPC over loopback, 2 processes (frame ${frame.length} B, ${DURATION_MS} ms per row)`);
   const widths = [10, 9, 13, 10, 10, 13, 10, 10, 8];
-  console.log(row(['in flight', 'sessions', 'dtx rt/s', 'p50 us', 'p99 us', 'echo rt/s', 'p50 us', 'p99 us', 'ratio'], widths));
+  console.log(
+    row(
+      ['in flight', 'sessions', 'dtx rt/s', 'p50 us', 'p99 us', 'echo rt/s', 'p50 us', 'p99 us', 'ratio'],
+      widths,
+    ),
+  );
   const dtx = await startServer('dtx');
   const echo = await startServer('echo');
   try {
@@ -152,7 +161,17 @@ export async function runRpcBench(): Promise<void> {
         const e = await runEcho(echo.port, inFlight, sessions);
         console.log(
           row(
-            [inFlight, sessions, fmt(d.rps), fmt(d.p50), fmt(d.p99), fmt(e.rps), fmt(e.p50), fmt(e.p99), (d.rps / e.rps).toFixed(2)],
+            [
+              inFlight,
+              sessions,
+              fmt(d.rps),
+              fmt(d.p50),
+              fmt(d.p99),
+              fmt(e.rps),
+              fmt(e.p50),
+              fmt(e.p99),
+              (d.rps / e.rps).toFixed(2),
+            ],
             widths,
           ),
         );

@@ -4,13 +4,17 @@
  * over Buffers.
  */
 import { ByteReader, ByteWriter, truncateUtf8 } from './byte-io.js';
-import { BranchStatus, BranchType, GlobalStatus, ResultCode, TypeCode, isMember, nameOf } from './constants.js';
-import { ProtocolError } from './errors.js';
 import {
-  type ExceptionCodeDialect,
-  exceptionCodeFromWire,
-  exceptionCodeToWire,
-} from './exception-code.js';
+  BranchStatus,
+  BranchType,
+  GlobalStatus,
+  isMember,
+  nameOf,
+  ResultCode,
+  TypeCode,
+} from './constants.js';
+import { ProtocolError } from './errors.js';
+import { type ExceptionCodeDialect, exceptionCodeFromWire, exceptionCodeToWire } from './exception-code.js';
 import type {
   BranchEndRequestFields,
   BranchEndResponseFields,
@@ -44,7 +48,8 @@ interface Ctx {
 
 function readEnum<T extends number>(r: ByteReader, table: Record<string, number>, field: string): T {
   const v = r.u8(field);
-  if (!isMember(table, v)) throw new ProtocolError('INVALID_ENUM', `${field} ${v} is not defined`, { field, value: v });
+  if (!isMember(table, v))
+    throw new ProtocolError('INVALID_ENUM', `${field} ${v} is not defined`, { field, value: v });
   return v as T;
 }
 
@@ -190,7 +195,11 @@ const CODECS: Record<number, BodyCodec> = {
       w.i32(m.timeout);
       w.s16(m.transactionName, 'transactionName');
     },
-    (r) => ({ typeCode: T.GLOBAL_BEGIN, timeout: r.i32('timeout'), transactionName: r.s16('transactionName') }),
+    (r) => ({
+      typeCode: T.GLOBAL_BEGIN,
+      timeout: r.i32('timeout'),
+      transactionName: r.s16('transactionName'),
+    }),
   ),
   [T.GLOBAL_BEGIN_RESULT]: codec(
     (w, m: Extract<Message, { typeCode: 2 }>, ctx) => {
@@ -219,7 +228,10 @@ const CODECS: Record<number, BodyCodec> = {
   ),
   [T.BRANCH_ROLLBACK_RESULT]: codec(
     (w, m: Extract<Message, { typeCode: 6 }>, ctx) => writeBranchEndResponse(w, m, ctx),
-    (r, ctx, shortMsg) => ({ typeCode: T.BRANCH_ROLLBACK_RESULT, ...readBranchEndResponse(r, ctx, shortMsg) }),
+    (r, ctx, shortMsg) => ({
+      typeCode: T.BRANCH_ROLLBACK_RESULT,
+      ...readBranchEndResponse(r, ctx, shortMsg),
+    }),
   ),
   [T.GLOBAL_COMMIT]: codec(
     (w, m: Extract<Message, { typeCode: 7 }>) => writeGlobalEndRequest(w, m),
@@ -243,9 +255,16 @@ const CODECS: Record<number, BodyCodec> = {
       const fields = readGlobalEndRequest(r);
       const raw = r.i8('globalStatus');
       if (raw !== -1 && !isMember(GlobalStatus, raw)) {
-        throw new ProtocolError('INVALID_ENUM', `globalStatus ${raw} is not defined`, { field: 'globalStatus', value: raw });
+        throw new ProtocolError('INVALID_ENUM', `globalStatus ${raw} is not defined`, {
+          field: 'globalStatus',
+          value: raw,
+        });
       }
-      return { typeCode: T.GLOBAL_REPORT, ...fields, globalStatus: raw === -1 ? null : (raw as GlobalStatus) };
+      return {
+        typeCode: T.GLOBAL_REPORT,
+        ...fields,
+        globalStatus: raw === -1 ? null : (raw as GlobalStatus),
+      };
     },
   ),
   [T.GLOBAL_COMMIT_RESULT]: globalEndResponse(T.GLOBAL_COMMIT_RESULT),
@@ -261,7 +280,11 @@ const CODECS: Record<number, BodyCodec> = {
       writeTxResult(w, m, ctx);
       w.i64(m.branchId);
     },
-    (r, ctx) => ({ typeCode: T.BRANCH_REGISTER_RESULT, ...readTxResult(r, ctx), branchId: r.i64('branchId') }),
+    (r, ctx) => ({
+      typeCode: T.BRANCH_REGISTER_RESULT,
+      ...readTxResult(r, ctx),
+      branchId: r.i64('branchId'),
+    }),
   ),
   [T.BRANCH_STATUS_REPORT]: codec(
     (w, m: Extract<Message, { typeCode: 13 }>) => {
@@ -393,7 +416,9 @@ function writeBatch(w: ByteWriter, msgs: SingleMessage[], msgIds: number[] | nul
   w.i16(msgs.length);
   for (const m of msgs) {
     if (CONTAINERS.has(m.typeCode)) {
-      throw new ProtocolError('UNEXPECTED_MESSAGE', 'a batch cannot contain another batch', { typeCode: m.typeCode });
+      throw new ProtocolError('UNEXPECTED_MESSAGE', 'a batch cannot contain another batch', {
+        typeCode: m.typeCode,
+      });
     }
     writeTyped(w, m, ctx);
   }
@@ -416,10 +441,14 @@ function readBatch(
 ): { msgs: SingleMessage[]; msgIds: number[] | null } {
   const contentLength = r.i32('contentLength');
   if (contentLength < 2 || contentLength > r.remaining) {
-    throw new ProtocolError('BAD_LENGTH', `batch contentLength ${contentLength} does not fit the ${r.remaining} bytes left`, {
-      contentLength,
-      remaining: r.remaining,
-    });
+    throw new ProtocolError(
+      'BAD_LENGTH',
+      `batch contentLength ${contentLength} does not fit the ${r.remaining} bytes left`,
+      {
+        contentLength,
+        remaining: r.remaining,
+      },
+    );
   }
   const inner = new ByteReader(r.buf, r.offset, r.offset + contentLength);
   r.offset += contentLength;
@@ -466,9 +495,13 @@ function readTyped(r: ByteReader, ctx: Ctx, shortMsg: boolean): Message {
   const typeCode = r.i16('typeCode');
   const c = CODECS[typeCode];
   if (!c) {
-    throw new ProtocolError('UNKNOWN_TYPE_CODE', `unknown message type code ${typeCode} (${nameOf(TypeCode, typeCode)})`, {
-      typeCode,
-    });
+    throw new ProtocolError(
+      'UNKNOWN_TYPE_CODE',
+      `unknown message type code ${typeCode} (${nameOf(TypeCode, typeCode)})`,
+      {
+        typeCode,
+      },
+    );
   }
   return c.decode(r, ctx, shortMsg);
 }
@@ -505,10 +538,14 @@ export function decodeBody(buf: Buffer, options: CodecOptions = {}, start = 0, e
       const go = new ByteReader(buf, start, end);
       const m = readTyped(go, ctx, true);
       if (go.remaining !== 0) {
-        throw new ProtocolError('BAD_LENGTH', 'failed response fits neither the int16 nor the int8 message layout', {
-          typeCode,
-          trailing: go.remaining,
-        });
+        throw new ProtocolError(
+          'BAD_LENGTH',
+          'failed response fits neither the int16 nor the int8 message layout',
+          {
+            typeCode,
+            trailing: go.remaining,
+          },
+        );
       }
       return m;
     }

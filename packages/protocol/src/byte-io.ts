@@ -84,7 +84,11 @@ export class ByteReader {
     const bytes = this.buf.subarray(start, this.offset);
     // ASCII-only strings (ids, names) are the common case and need no validation pass.
     if (!isUtf8(bytes)) {
-      throw new ProtocolError('INVALID_UTF8', `${field} is not valid UTF-8`, { field, offset: start, length });
+      throw new ProtocolError('INVALID_UTF8', `${field} is not valid UTF-8`, {
+        field,
+        offset: start,
+        length,
+      });
     }
     return bytes.toString('utf8');
   }
@@ -165,11 +169,15 @@ export class ByteWriter {
   private utf8(s: string, maxBytes: number, field: string): number {
     const byteLength = Buffer.byteLength(s, 'utf8');
     if (byteLength > maxBytes) {
-      throw new ProtocolError('INVALID_MESSAGE', `${field} is ${byteLength} bytes, over its ${maxBytes}-byte limit`, {
-        field,
-        byteLength,
-        maxBytes,
-      });
+      throw new ProtocolError(
+        'INVALID_MESSAGE',
+        `${field} is ${byteLength} bytes, over its ${maxBytes}-byte limit`,
+        {
+          field,
+          byteLength,
+          maxBytes,
+        },
+      );
     }
     this.ensure(byteLength);
     this.buf.write(s, this.offset, 'utf8');
@@ -179,7 +187,10 @@ export class ByteWriter {
 
   /** int16-length string; null and "" are both length 0, as Seata writes them. */
   s16(s: string | null | undefined, field: string): void {
-    if (!s) return this.i16(0);
+    if (!s) {
+      this.i16(0);
+      return;
+    }
     const at = this.offset;
     this.i16(0);
     const n = this.utf8(s, INT16_MAX, field);
@@ -188,7 +199,10 @@ export class ByteWriter {
 
   /** int8-length string (seata-go's failure message). */
   s8(s: string | null | undefined, field: string): void {
-    if (!s) return this.u8(0);
+    if (!s) {
+      this.u8(0);
+      return;
+    }
     const at = this.offset;
     this.u8(0);
     const n = this.utf8(s, 0xff, field);
@@ -197,7 +211,10 @@ export class ByteWriter {
 
   /** int32-length string; null is length 0. */
   s32(s: string | null | undefined, field: string): void {
-    if (!s) return this.i32(0);
+    if (!s) {
+      this.i32(0);
+      return;
+    }
     const at = this.offset;
     this.i32(0);
     const n = this.utf8(s, INT32_MAX, field);

@@ -136,7 +136,10 @@ function zipOneEntry(body: Buffer): Buffer {
 }
 
 function zipError(message: string, details: Record<string, unknown>): ProtocolError {
-  return new ProtocolError('DECOMPRESS_FAILED', `ZIP body: ${message}`, { compressor: Compressor.ZIP, ...details });
+  return new ProtocolError('DECOMPRESS_FAILED', `ZIP body: ${message}`, {
+    compressor: Compressor.ZIP,
+    ...details,
+  });
 }
 
 /** Reads local entries in order, as java.util.zip.ZipInputStream does, and concatenates them. */

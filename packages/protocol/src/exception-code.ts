@@ -57,22 +57,33 @@ const COMMON: readonly TransactionExceptionCode[] = [
 ];
 
 /** Ordinal tables per dialect (index = wire byte). */
-export const EXCEPTION_CODE_ORDINALS: Readonly<Record<ExceptionCodeDialect, readonly TransactionExceptionCode[]>> =
-  {
-    // Seata 1.8.0 and seata-go: no NotRaftLeader, everything after it one lower.
-    v1: [...COMMON, 'LockKeyConflictFailFast', 'TransactionTimeout', 'CommitHeuristic', 'Broken'],
-    // Seata 2.x inserted NotRaftLeader at 19.
-    v2: [...COMMON, 'NotRaftLeader', 'LockKeyConflictFailFast', 'TransactionTimeout', 'CommitHeuristic', 'Broken'],
-  };
+export const EXCEPTION_CODE_ORDINALS: Readonly<
+  Record<ExceptionCodeDialect, readonly TransactionExceptionCode[]>
+> = {
+  // Seata 1.8.0 and seata-go: no NotRaftLeader, everything after it one lower.
+  v1: [...COMMON, 'LockKeyConflictFailFast', 'TransactionTimeout', 'CommitHeuristic', 'Broken'],
+  // Seata 2.x inserted NotRaftLeader at 19.
+  v2: [
+    ...COMMON,
+    'NotRaftLeader',
+    'LockKeyConflictFailFast',
+    'TransactionTimeout',
+    'CommitHeuristic',
+    'Broken',
+  ],
+};
 
 /** The wire byte of `code` for a peer speaking `dialect`. Codes the dialect lacks become Unknown (0). */
 export function exceptionCodeToWire(code: TransactionExceptionCode, dialect: ExceptionCodeDialect): number {
   const index = EXCEPTION_CODE_ORDINALS[dialect].indexOf(code);
-  return index < 0 ? 0 : index;
+  return Math.max(index, 0);
 }
 
 /** The code a peer speaking `dialect` meant by wire byte `ordinal`; out-of-range bytes read as Unknown. */
-export function exceptionCodeFromWire(ordinal: number, dialect: ExceptionCodeDialect): TransactionExceptionCode {
+export function exceptionCodeFromWire(
+  ordinal: number,
+  dialect: ExceptionCodeDialect,
+): TransactionExceptionCode {
   return EXCEPTION_CODE_ORDINALS[dialect][ordinal] ?? 'Unknown';
 }
 

@@ -6,7 +6,7 @@
  */
 import { MAX_FRAME_LENGTH } from './constants.js';
 import { ProtocolError } from './errors.js';
-import { type FrameOptions, type RpcMessage, checkFrameStart, decodeFrameAt } from './frame.js';
+import { checkFrameStart, decodeFrameAt, type FrameOptions, type RpcMessage } from './frame.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -57,7 +57,12 @@ export class FrameDecoder {
       this.failure =
         err instanceof ProtocolError
           ? err
-          : new ProtocolError('BAD_LENGTH', `undecodable frame: ${(err as Error).message}`, {}, { cause: err });
+          : new ProtocolError(
+              'BAD_LENGTH',
+              `undecodable frame: ${(err as Error).message}`,
+              {},
+              { cause: err },
+            );
       this.buf = EMPTY;
       this.start = this.end = 0;
       throw this.failure;

@@ -7,20 +7,20 @@
  *
  * Big-endian throughout. The body is compress(int16 typeCode + fields); heartbeats have none.
  */
-import { encodeBodyInto, type CodecOptions, decodeBody } from './body-codec.js';
+import { type CodecOptions, decodeBody, encodeBodyInto } from './body-codec.js';
 import { ByteReader, ByteWriter } from './byte-io.js';
+import { compress, decompress, isCompressorSupported } from './compressor.js';
 import {
   Codec,
   Compressor,
   FrameType,
+  isMember,
   MAGIC,
   MAX_FRAME_LENGTH,
+  nameOf,
   PROTOCOL_VERSION,
   V1_HEAD_LENGTH,
-  isMember,
-  nameOf,
 } from './constants.js';
-import { compress, decompress, isCompressorSupported } from './compressor.js';
 import { ProtocolError } from './errors.js';
 import type { Message } from './messages.js';
 
@@ -60,7 +60,11 @@ export function encodeFrame(msg: RpcMessage, options: FrameOptions = {}): Buffer
   const compressor = msg.compressor ?? Compressor.NONE;
   const max = options.maxFrameLength ?? MAX_FRAME_LENGTH;
   if (codec !== Codec.SEATA) {
-    throw new ProtocolError('UNSUPPORTED_CODEC', `codec ${codec} (${nameOf(Codec, codec)}) is not supported`, { codec });
+    throw new ProtocolError(
+      'UNSUPPORTED_CODEC',
+      `codec ${codec} (${nameOf(Codec, codec)}) is not supported`,
+      { codec },
+    );
   }
   if (!isMember(FrameType, msg.frameType)) {
     throw new ProtocolError('UNKNOWN_FRAME_TYPE', `frame type ${msg.frameType} is not defined`, {
@@ -85,15 +89,23 @@ export function encodeFrame(msg: RpcMessage, options: FrameOptions = {}): Buffer
   }
   const headLength = w.offset;
   if (headLength > 0x7fff) {
-    throw new ProtocolError('INVALID_MESSAGE', `head map of ${headLength - V1_HEAD_LENGTH} bytes is too large`, {
-      headLength,
-    });
+    throw new ProtocolError(
+      'INVALID_MESSAGE',
+      `head map of ${headLength - V1_HEAD_LENGTH} bytes is too large`,
+      {
+        headLength,
+      },
+    );
   }
   if (!isHeartbeat(msg.frameType)) {
     if (!msg.body) {
-      throw new ProtocolError('INVALID_MESSAGE', `a frame of type ${nameOf(FrameType, msg.frameType)} needs a body`, {
-        frameType: msg.frameType,
-      });
+      throw new ProtocolError(
+        'INVALID_MESSAGE',
+        `a frame of type ${nameOf(FrameType, msg.frameType)} needs a body`,
+        {
+          frameType: msg.frameType,
+        },
+      );
     }
     if (compressor === Compressor.NONE) {
       encodeBodyInto(w, msg.body, options);
@@ -123,7 +135,8 @@ function decodeHeadMap(buf: Buffer, start: number, end: number): HeadMap {
   const readString = (field: string): string | null => {
     const len = r.i16(field);
     if (len === -1) return null;
-    if (len < -1) throw new ProtocolError('BAD_HEAD_MAP', `${field} length ${len} is invalid`, { field, length: len });
+    if (len < -1)
+      throw new ProtocolError('BAD_HEAD_MAP', `${field} length ${len} is invalid`, { field, length: len });
     return len === 0 ? '' : r.utf8(len, field);
   };
   try {
@@ -134,7 +147,12 @@ function decodeHeadMap(buf: Buffer, start: number, end: number): HeadMap {
     }
   } catch (err) {
     if (err instanceof ProtocolError && err.code === 'TRUNCATED') {
-      throw new ProtocolError('BAD_HEAD_MAP', `head map is truncated: ${err.message}`, { ...err.details }, { cause: err });
+      throw new ProtocolError(
+        'BAD_HEAD_MAP',
+        `head map is truncated: ${err.message}`,
+        { ...err.details },
+        { cause: err },
+      );
     }
     throw err;
   }
@@ -159,14 +177,20 @@ export function checkFrameStart(buf: Buffer, offset: number, available: number, 
     });
   }
   if (available >= 3 && buf[offset + 2] !== PROTOCOL_VERSION) {
-    throw new ProtocolError('UNSUPPORTED_VERSION', `protocol version ${buf[offset + 2]} is not supported (only 1)`, {
-      version: buf[offset + 2],
-    });
+    throw new ProtocolError(
+      'UNSUPPORTED_VERSION',
+      `protocol version ${buf[offset + 2]} is not supported (only 1)`,
+      {
+        version: buf[offset + 2],
+      },
+    );
   }
   if (available < 7) return null;
   const fullLength = buf.readInt32BE(offset + 3);
   if (fullLength < V1_HEAD_LENGTH) {
-    throw new ProtocolError('BAD_LENGTH', `fullLength ${fullLength} is shorter than the 16-byte header`, { fullLength });
+    throw new ProtocolError('BAD_LENGTH', `fullLength ${fullLength} is shorter than the 16-byte header`, {
+      fullLength,
+    });
   }
   if (fullLength > max) {
     throw new ProtocolError('FRAME_TOO_LARGE', `fullLength ${fullLength} exceeds the ${max}-byte limit`, {
@@ -181,7 +205,12 @@ export function checkFrameStart(buf: Buffer, offset: number, available: number, 
  * Decodes one complete frame occupying exactly `buf[offset, offset + fullLength)`; the caller
  * (FrameDecoder) has already checked magic, version and fullLength.
  */
-export function decodeFrameAt(buf: Buffer, offset: number, fullLength: number, options: FrameOptions = {}): RpcMessage {
+export function decodeFrameAt(
+  buf: Buffer,
+  offset: number,
+  fullLength: number,
+  options: FrameOptions = {},
+): RpcMessage {
   const headLength = buf.readInt16BE(offset + 7);
   if (headLength < V1_HEAD_LENGTH || headLength > fullLength) {
     throw new ProtocolError('BAD_LENGTH', `headLength ${headLength} does not fit fullLength ${fullLength}`, {
@@ -194,34 +223,53 @@ export function decodeFrameAt(buf: Buffer, offset: number, fullLength: number, o
   const compressor = buf[offset + 11] as number;
   const id = buf.readInt32BE(offset + 12);
   if (!isMember(FrameType, frameType)) {
-    throw new ProtocolError('UNKNOWN_FRAME_TYPE', `frame type ${frameType} is not defined`, { frameType, id });
-  }
-  if (codec !== Codec.SEATA) {
-    throw new ProtocolError('UNSUPPORTED_CODEC', `codec ${codec} (${nameOf(Codec, codec)}) is not supported`, {
-      codec,
+    throw new ProtocolError('UNKNOWN_FRAME_TYPE', `frame type ${frameType} is not defined`, {
+      frameType,
       id,
     });
   }
-  if (!isMember(Compressor, compressor)) {
-    throw new ProtocolError('UNSUPPORTED_COMPRESSOR', `compressor ${compressor} is not defined`, { compressor, id });
+  if (codec !== Codec.SEATA) {
+    throw new ProtocolError(
+      'UNSUPPORTED_CODEC',
+      `codec ${codec} (${nameOf(Codec, codec)}) is not supported`,
+      {
+        codec,
+        id,
+      },
+    );
   }
-  const headMap = headLength > V1_HEAD_LENGTH ? decodeHeadMap(buf, offset + V1_HEAD_LENGTH, offset + headLength) : null;
+  if (!isMember(Compressor, compressor)) {
+    throw new ProtocolError('UNSUPPORTED_COMPRESSOR', `compressor ${compressor} is not defined`, {
+      compressor,
+      id,
+    });
+  }
+  const headMap =
+    headLength > V1_HEAD_LENGTH ? decodeHeadMap(buf, offset + V1_HEAD_LENGTH, offset + headLength) : null;
   const rpc: RpcMessage = { id, frameType: frameType as FrameType, codec, compressor, headMap, body: null };
   // ProtocolDecoderV1 reads no body for heartbeats, whatever the lengths say.
   if (isHeartbeat(frameType)) return rpc;
   const bodyStart = offset + headLength;
   const bodyEnd = offset + fullLength;
   if (bodyEnd - bodyStart < 2) {
-    throw new ProtocolError('TRUNCATED', `frame ${id} of type ${frameType} has a ${bodyEnd - bodyStart}-byte body`, {
-      field: 'body',
-      id,
-      bodyLength: bodyEnd - bodyStart,
-    });
+    throw new ProtocolError(
+      'TRUNCATED',
+      `frame ${id} of type ${frameType} has a ${bodyEnd - bodyStart}-byte body`,
+      {
+        field: 'body',
+        id,
+        bodyLength: bodyEnd - bodyStart,
+      },
+    );
   }
   if (compressor === Compressor.NONE) {
     rpc.body = decodeBody(buf, options, bodyStart, bodyEnd);
   } else {
-    const raw = decompress(compressor, buf.subarray(bodyStart, bodyEnd), options.maxFrameLength ?? MAX_FRAME_LENGTH);
+    const raw = decompress(
+      compressor,
+      buf.subarray(bodyStart, bodyEnd),
+      options.maxFrameLength ?? MAX_FRAME_LENGTH,
+    );
     rpc.body = decodeBody(raw, options);
   }
   return rpc;
@@ -238,10 +286,14 @@ export function decodeFrame(buf: Buffer, options: FrameOptions = {}): RpcMessage
     });
   }
   if (fullLength !== buf.length) {
-    throw new ProtocolError('BAD_LENGTH', `fullLength ${fullLength} disagrees with the ${buf.length} bytes given`, {
-      fullLength,
-      length: buf.length,
-    });
+    throw new ProtocolError(
+      'BAD_LENGTH',
+      `fullLength ${fullLength} disagrees with the ${buf.length} bytes given`,
+      {
+        fullLength,
+        length: buf.length,
+      },
+    );
   }
   return decodeFrameAt(buf, 0, fullLength, options);
 }

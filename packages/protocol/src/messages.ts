@@ -3,13 +3,7 @@
  * code) and its fields in Seata's names. Branch and transaction ids are bigint; strings that
  * Seata may leave null are `string | null`.
  */
-import type {
-  BranchStatus,
-  BranchType,
-  GlobalStatus,
-  ResultCode,
-  TypeCode,
-} from './constants.js';
+import type { BranchStatus, BranchType, GlobalStatus, ResultCode, TypeCode } from './constants.js';
 import type { TransactionExceptionCode } from './exception-code.js';
 
 /** The result prefix every transaction response starts with. */

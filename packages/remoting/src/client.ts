@@ -7,9 +7,9 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import {
+  bool,
   ConfigError,
   ConnectionError,
-  bool,
   integerIn,
   oneOf,
   parseHostPort,
@@ -18,7 +18,7 @@ import {
   xidAddress,
 } from '@dtx/core';
 import type { SingleMessage } from '@dtx/protocol';
-import { type LoadBalanceType, type LoadBalancer, createLoadBalancer } from './load-balance.js';
+import { createLoadBalancer, type LoadBalancer, type LoadBalanceType } from './load-balance.js';
 import { DEFAULT_SESSION_OPTIONS, SESSION_OPTION_VALIDATORS, type SessionOptions } from './options.js';
 import { type RequestOptions, Session, type SessionListener } from './session.js';
 
@@ -63,7 +63,8 @@ export function parseClientOptions(input?: Partial<ClientOptions>): ClientOption
     {
       ...SESSION_OPTION_VALIDATORS,
       addresses: (v: unknown, key: string) => {
-        if (!Array.isArray(v) || v.length === 0) throw new ConfigError(key, `${key} needs at least one TC address`);
+        if (!Array.isArray(v) || v.length === 0)
+          throw new ConfigError(key, `${key} needs at least one TC address`);
         return v.map((a, i) => {
           parseHostPort(String(a), `${key}[${i}]`);
           return String(a);
@@ -209,7 +210,8 @@ export class Client {
   /** Sessions that finished their onConnect step. */
   readySessions(): Session[] {
     const out: Session[] = [];
-    for (const c of this.connectors.values()) if (c.state === 'ready' && c.session?.isOpen) out.push(c.session);
+    for (const c of this.connectors.values())
+      if (c.state === 'ready' && c.session?.isOpen) out.push(c.session);
     return out;
   }
 
@@ -262,7 +264,10 @@ export class Client {
    * Sends a request to the chosen TC and resolves with its response. Waits up to the request
    * timeout for a session when none is ready.
    */
-  async request(msg: SingleMessage, options: RequestOptions & { xid?: string | null } = {}): Promise<SingleMessage> {
+  async request(
+    msg: SingleMessage,
+    options: RequestOptions & { xid?: string | null } = {},
+  ): Promise<SingleMessage> {
     let session = this.pick(options.xid ?? null);
     if (!session) {
       await this.waitReady(options.timeoutMs ?? this.options.requestTimeoutMs);
@@ -278,7 +283,12 @@ export class Client {
     return new Promise((resolve, reject) => {
       const tlsOptions = this.options.tls;
       const socket = tlsOptions
-        ? tls.connect({ ...tlsOptions, host, port, servername: tlsOptions.servername ?? (net.isIP(host) ? undefined : host) })
+        ? tls.connect({
+            ...tlsOptions,
+            host,
+            port,
+            servername: tlsOptions.servername ?? (net.isIP(host) ? undefined : host),
+          })
         : net.connect({ host, port });
       const connectEvent = tlsOptions ? 'secureConnect' : 'connect';
       const timer = setTimeout(() => {
@@ -288,7 +298,8 @@ export class Client {
       socket.once('error', (err) => {
         clearTimeout(timer);
         socket.destroy();
-        const code = (err as NodeJS.ErrnoException).code === 'ECONNREFUSED' ? 'CONNECTION_REFUSED' : 'CONNECTION_CLOSED';
+        const code =
+          (err as NodeJS.ErrnoException).code === 'ECONNREFUSED' ? 'CONNECTION_REFUSED' : 'CONNECTION_CLOSED';
         reject(new ConnectionError(code, `dialing ${address} failed: ${err.message}`, { cause: err }));
       });
       socket.once(connectEvent, () => {
@@ -335,7 +346,9 @@ export class Client {
     if (this.closed) return;
     this.closed = true;
     if (this.cron) clearInterval(this.cron);
-    const sessions = [...this.connectors.values()].map((c) => c.session).filter((s): s is Session => s !== null);
+    const sessions = [...this.connectors.values()]
+      .map((c) => c.session)
+      .filter((s): s is Session => s !== null);
     await Promise.all(sessions.map((s) => s.drain()));
     for (const c of this.connectors.values()) c.close();
     this.onReady(null as unknown as Connector);

@@ -2,7 +2,7 @@
  * Options shared by every session, server and client endpoint. Seata's key for each setting is
  * named where one exists, so a user can find it.
  */
-import { type Logger, bool, integerIn, noopLogger, parseOptions, positiveMs } from '@dtx/core';
+import { bool, integerIn, type Logger, noopLogger, parseOptions, positiveMs } from '@dtx/core';
 import { MAX_FRAME_LENGTH } from '@dtx/protocol';
 
 /** Per-session behaviour. */

@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { ConfigError, LimitError, integerIn, parseOptions, positiveMs } from '@dtx/core';
+import { ConfigError, integerIn, LimitError, parseOptions, positiveMs } from '@dtx/core';
 import { DEFAULT_SESSION_OPTIONS, SESSION_OPTION_VALIDATORS, type SessionOptions } from './options.js';
 import { Session, type SessionListener } from './session.js';
 
@@ -50,7 +50,8 @@ export function parseServerOptions(input?: Partial<ServerOptions>): ServerOption
     {
       ...SESSION_OPTION_VALIDATORS,
       host: (v: unknown, key: string) => {
-        if (typeof v !== 'string' || v.length === 0) throw new ConfigError(key, `${key} must be a host name or address`);
+        if (typeof v !== 'string' || v.length === 0)
+          throw new ConfigError(key, `${key} must be a host name or address`);
         return v;
       },
       port: integerIn(0, 65535),
@@ -79,7 +80,9 @@ export class Server {
   ) {
     this.options = parseServerOptions(options);
     const onSocket = (socket: net.Socket) => this.accept(socket);
-    this.server = this.options.tls ? tls.createServer(this.options.tls, onSocket) : net.createServer(onSocket);
+    this.server = this.options.tls
+      ? tls.createServer(this.options.tls, onSocket)
+      : net.createServer(onSocket);
     this.server.on('tlsClientError', (err: Error, socket: net.Socket) => {
       this.options.logger.warn({ err, remote: socket.remoteAddress }, 'TLS handshake failed');
       socket.destroy();

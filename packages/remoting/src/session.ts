@@ -5,24 +5,17 @@
  * socket write. It knows nothing of `node:net`: it is given a Duplex stream.
  */
 import type { Duplex } from 'node:stream';
+import { BackPressureError, Channels, ConnectionError, LimitError, publish, TimeoutError } from '@dtx/core';
 import {
-  BackPressureError,
-  Channels,
-  ConnectionError,
-  LimitError,
-  TimeoutError,
-  publish,
-} from '@dtx/core';
-import {
+  dialectForVersion,
+  encodeFrame,
   FrameDecoder,
   FrameType,
+  isVersionAtLeast,
   ProtocolError,
   type RpcMessage,
   type SingleMessage,
   TypeCode,
-  dialectForVersion,
-  encodeFrame,
-  isVersionAtLeast,
 } from '@dtx/protocol';
 import { Dispatcher } from './dispatcher.js';
 import type { SessionOptions } from './options.js';
@@ -41,7 +34,11 @@ export interface SessionListener {
    * A request arrived (merged messages are already split). Return the response for a SYNC
    * request; for a ONEWAY request the return value is ignored.
    */
-  onMessage?(session: Session, msg: SingleMessage, rpc: RpcMessage): Promise<SingleMessage | undefined> | SingleMessage | undefined;
+  onMessage?(
+    session: Session,
+    msg: SingleMessage,
+    rpc: RpcMessage,
+  ): Promise<SingleMessage | undefined> | SingleMessage | undefined;
 }
 
 /** Which side opened the connection. */
@@ -247,16 +244,23 @@ export class Session {
       });
     }
     if (this.pending.size >= this.options.maxPendingRequests) {
-      throw new LimitError('maxPendingRequests', this.options.maxPendingRequests, `${this.pending.size} requests already wait on ${this.remoteAddress}`);
+      throw new LimitError(
+        'maxPendingRequests',
+        this.options.maxPendingRequests,
+        `${this.pending.size} requests already wait on ${this.remoteAddress}`,
+      );
     }
     const id = this.nextId();
     const result = new Promise<SingleMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (this.pending.delete(id)) {
           reject(
-            new TimeoutError(`request ${id} (type ${msg.typeCode}) to ${this.remoteAddress} timed out after ${timeoutMs} ms`, {
-              details: { id, typeCode: msg.typeCode, timeoutMs },
-            }),
+            new TimeoutError(
+              `request ${id} (type ${msg.typeCode}) to ${this.remoteAddress} timed out after ${timeoutMs} ms`,
+              {
+                details: { id, typeCode: msg.typeCode, timeoutMs },
+              },
+            ),
           );
         }
       }, timeoutMs);
@@ -318,7 +322,11 @@ export class Session {
   private waitForDrain(timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        reject(new BackPressureError(`outbound queue to ${this.remoteAddress} did not drain within ${timeoutMs} ms`));
+        reject(
+          new BackPressureError(
+            `outbound queue to ${this.remoteAddress} did not drain within ${timeoutMs} ms`,
+          ),
+        );
       }, timeoutMs);
       this.drainWaiters.push(() => {
         clearTimeout(timer);
@@ -352,7 +360,12 @@ export class Session {
     switch (rpc.frameType) {
       case FrameType.HEARTBEAT_REQUEST:
         // ServerHeartbeatProcessor: PONG echoes the id, codec and compressor.
-        this.send({ id: rpc.id, frameType: FrameType.HEARTBEAT_RESPONSE, compressor: rpc.compressor, body: null });
+        this.send({
+          id: rpc.id,
+          frameType: FrameType.HEARTBEAT_RESPONSE,
+          compressor: rpc.compressor,
+          body: null,
+        });
         return;
       case FrameType.HEARTBEAT_RESPONSE:
         return;
@@ -407,7 +420,9 @@ export class Session {
       return;
     }
     if (body.typeCode === TypeCode.SEATA_MERGE_RESULT || body.typeCode === TypeCode.BATCH_RESULT_MSG) {
-      this.reportError(new ProtocolError('UNEXPECTED_MESSAGE', `type ${body.typeCode} sent as a request`, { id: rpc.id }));
+      this.reportError(
+        new ProtocolError('UNEXPECTED_MESSAGE', `type ${body.typeCode} sent as a request`, { id: rpc.id }),
+      );
       return;
     }
     const sync = rpc.frameType === FrameType.REQUEST_SYNC;
@@ -431,12 +446,19 @@ export class Session {
    * for 1.5.0+ peers when enabled, BatchResultMessages carrying each result's own id.
    */
   private onMergedRequest(rpc: RpcMessage, msgs: SingleMessage[], msgIds: number[] | null): void {
-    const useBatch = this.options.batchResponses && msgIds !== null && isVersionAtLeast(this.version, '1.5.0');
+    const useBatch =
+      this.options.batchResponses && msgIds !== null && isVersionAtLeast(this.version, '1.5.0');
     const results: Array<SingleMessage | undefined> = new Array(msgs.length);
     let remaining = msgs.length;
     const reply = (body: RpcMessage['body']): void => {
       if (this.closed) return;
-      this.send({ id: rpc.id, frameType: FrameType.RESPONSE, compressor: rpc.compressor, headMap: useBatch ? rpc.headMap : null, body });
+      this.send({
+        id: rpc.id,
+        frameType: FrameType.RESPONSE,
+        compressor: rpc.compressor,
+        headMap: useBatch ? rpc.headMap : null,
+        body,
+      });
     };
     msgs.forEach((msg, i) => {
       this.dispatcher.submit(async () => {
@@ -446,13 +468,19 @@ export class Session {
         } finally {
           remaining--;
           if (useBatch) {
-            if (response) reply({ typeCode: TypeCode.BATCH_RESULT_MSG, msgs: [response], msgIds: [(msgIds as number[])[i] as number] });
+            if (response)
+              reply({
+                typeCode: TypeCode.BATCH_RESULT_MSG,
+                msgs: [response],
+                msgIds: [(msgIds as number[])[i] as number],
+              });
           } else {
             results[i] = response;
             if (remaining === 0) {
               const complete = results.filter((r): r is SingleMessage => r !== undefined);
               // A positional result list is only meaningful when every request was answered.
-              if (complete.length === msgs.length) reply({ typeCode: TypeCode.SEATA_MERGE_RESULT, msgs: complete });
+              if (complete.length === msgs.length)
+                reply({ typeCode: TypeCode.SEATA_MERGE_RESULT, msgs: complete });
             }
           }
         }
@@ -468,11 +496,17 @@ export class Session {
     if (this.closed) return;
     if (now - this.lastReadAt >= this.options.readIdleMs) {
       this.close(
-        new TimeoutError(`nothing read from ${this.remoteAddress} for ${now - this.lastReadAt} ms`, { details: { readIdleMs: this.options.readIdleMs } }),
+        new TimeoutError(`nothing read from ${this.remoteAddress} for ${now - this.lastReadAt} ms`, {
+          details: { readIdleMs: this.options.readIdleMs },
+        }),
       );
       return;
     }
-    if (this.role === 'client' && this.options.heartbeat && now - this.lastWriteAt >= this.options.writeIdleMs) {
+    if (
+      this.role === 'client' &&
+      this.options.heartbeat &&
+      now - this.lastWriteAt >= this.options.writeIdleMs
+    ) {
       this.ping();
     }
     this.listener.onCron?.(this);

@@ -3,26 +3,44 @@
  * coordinator, a session store and the recovery tasks; the pieces are exported for embedding
  * and for the conformance suites.
  */
-export { TcServer, type TcServerOptions, type StoreMode, DEFAULT_TC_SERVER_OPTIONS } from './tc-server.js';
+
 export {
-  Coordinator,
-  type CoordinatorOptions,
-  type CoordinatorDeps,
-  DEFAULT_COORDINATOR_OPTIONS,
   COMPAT_VERSION,
+  Coordinator,
+  type CoordinatorDeps,
+  type CoordinatorOptions,
+  DEFAULT_COORDINATOR_OPTIONS,
   statusName,
 } from './coordinator/coordinator.js';
-export { ChannelManager, type RpcContext, parseClientId, parseExtraData } from './coordinator/rpc-context.js';
-export { Recovery, RecoveryTask, type RecoveryOptions, DEFAULT_RECOVERY_OPTIONS } from './recovery/recovery.js';
+export { ChannelManager, parseClientId, parseExtraData, type RpcContext } from './coordinator/rpc-context.js';
+export { type LockManager, MemoryLockManager } from './lock/lock-manager.js';
+export { collectRowLocks, LOCK_SPLIT, parseLockKey, type RowLock } from './lock/row-lock.js';
+export { PrometheusMetrics } from './metrics/prometheus.js';
 export {
-  type GlobalSession,
+  DEFAULT_RECOVERY_OPTIONS,
+  Recovery,
+  type RecoveryOptions,
+  RecoveryTask,
+} from './recovery/recovery.js';
+export {
+  DTX_SERVER_KEYS,
+  SERVER_CONFIG_KEYS,
+  type StoreSettings,
+  tcServerOptionsFromConfig,
+} from './server-config.js';
+export {
   type BranchSession,
+  canBeCommittedAsync,
+  type GlobalSession,
   isEndStatus,
   isTimedOut,
-  canBeCommittedAsync,
 } from './session/global-session.js';
-export type { TransactionStore, StoreOp, SessionQuery } from './store/transaction-store.js';
-export { FileStore, type FileStoreOptions, DEFAULT_FILE_STORE_OPTIONS } from './store/file/file-store.js';
-export { type LockManager, MemoryLockManager } from './lock/lock-manager.js';
-export { type RowLock, LOCK_SPLIT, parseLockKey, collectRowLocks } from './lock/row-lock.js';
-export { PrometheusMetrics } from './metrics/prometheus.js';
+export { DEFAULT_FILE_STORE_OPTIONS, FileStore, type FileStoreOptions } from './store/file/file-store.js';
+export type { SessionQuery, StoreOp, TransactionStore } from './store/transaction-store.js';
+export {
+  DEFAULT_TC_SERVER_OPTIONS,
+  describeSession,
+  type StoreMode,
+  TcServer,
+  type TcServerOptions,
+} from './tc-server.js';

@@ -5,16 +5,19 @@
  */
 import http from 'node:http';
 import os from 'node:os';
-import { ConfigError, IdWorker, type Logger, type Metrics, noopLogger } from '@dtx/core';
+import { ConfigError, IdWorker, type Logger, type Metrics, noopLogger, TransactionError } from '@dtx/core';
+import { GlobalStatus } from '@dtx/protocol';
 import { Server, type ServerOptions } from '@dtx/remoting';
 import {
   Coordinator,
   type CoordinatorOptions,
   DEFAULT_COORDINATOR_OPTIONS,
+  statusName,
 } from './coordinator/coordinator.js';
 import { type LockManager, MemoryLockManager } from './lock/lock-manager.js';
 import { PrometheusMetrics } from './metrics/prometheus.js';
 import { DEFAULT_RECOVERY_OPTIONS, Recovery, type RecoveryOptions } from './recovery/recovery.js';
+import type { GlobalSession } from './session/global-session.js';
 import { FileStore, type FileStoreOptions } from './store/file/file-store.js';
 import type { TransactionStore } from './store/transaction-store.js';
 
@@ -97,7 +100,11 @@ export class TcServer {
     this.logger = o.logger;
     if (o.store) this.store = o.store;
     else if (o.storeMode === 'file') this.store = new FileStore(o.file);
-    else throw new ConfigError('store.mode', `store.mode "${o.storeMode}" needs a store instance (see createStore)`);
+    else
+      throw new ConfigError(
+        'store.mode',
+        `store.mode "${o.storeMode}" needs a store instance (see createStore)`,
+      );
     this.metrics = o.metrics ?? (o.metricsEnabled ? new PrometheusMetrics() : ({} as Metrics));
     if (!o.metrics && !o.metricsEnabled) {
       this.metrics = {
@@ -106,7 +113,8 @@ export class TcServer {
         histogram: () => ({ observe() {} }),
       };
     }
-    const advertisedHost = o.advertisedHost ?? (o.host === '0.0.0.0' || o.host === '::' ? externalIPv4() : o.host);
+    const advertisedHost =
+      o.advertisedHost ?? (o.host === '0.0.0.0' || o.host === '::' ? externalIPv4() : o.host);
     this.coordinator = new Coordinator(
       { ...DEFAULT_COORDINATOR_OPTIONS, ...o.coordinator, advertisedHost, advertisedPort: o.port },
       {
@@ -176,6 +184,18 @@ export class TcServer {
         );
         return;
       }
+      if (req.url?.startsWith('/transactions')) {
+        this.admin(req, res).catch((err) => {
+          res.writeHead(
+            err instanceof TransactionError && err.code === 'GlobalTransactionNotExist' ? 404 : 409,
+            {
+              'content-type': 'application/json',
+            },
+          );
+          res.end(JSON.stringify({ error: (err as Error).message }));
+        });
+        return;
+      }
       if (req.url === '/health') {
         const body = {
           status: this.stopping ? 'stopping' : 'up',
@@ -199,6 +219,47 @@ export class TcServer {
     });
   }
 
+  /**
+   * The operator API behind `dtx tx`: GET /transactions[?status=Name,...], GET /transactions/<xid>,
+   * POST /transactions/<xid>/retry, POST /transactions/<xid>/rollback.
+   */
+  private async admin(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (req.method === 'GET' && parts.length === 1) {
+      const names = url.searchParams.get('status');
+      const statuses = names
+        ? names.split(',').map((n) => {
+            const code = (GlobalStatus as Record<string, number>)[n] ?? Number(n);
+            if (!Number.isInteger(code))
+              throw new TransactionError('GlobalTransactionStatusInvalid', `unknown status ${n}`);
+            return code;
+          })
+        : undefined;
+      const limit = Number(url.searchParams.get('limit') ?? 100);
+      const list = await this.store.listGlobals({ ...(statuses ? { statuses } : {}), limit });
+      return send(200, list.map(describeSession));
+    }
+    const xid = parts[1] as string;
+    if (req.method === 'GET' && parts.length === 2) {
+      const g = this.coordinator.sessions.get(xid) ?? (await this.store.findGlobal(xid));
+      if (!g) return send(404, { error: `no transaction ${xid}` });
+      return send(200, describeSession(g));
+    }
+    if (req.method === 'POST' && parts.length === 3 && (parts[2] === 'retry' || parts[2] === 'rollback')) {
+      const status =
+        parts[2] === 'retry'
+          ? await this.coordinator.forceRetry(xid)
+          : await this.coordinator.forceRollback(xid);
+      return send(200, { xid, status: statusName(status) });
+    }
+    send(404, { error: 'no such route' });
+  }
+
   /** Graceful stop: stop accepting, drain in-flight requests, stop recovery, flush the store. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
@@ -212,4 +273,27 @@ export class TcServer {
     })();
     return this.stopping;
   }
+}
+
+/** The JSON an operator sees for one transaction. */
+export function describeSession(g: GlobalSession): Record<string, unknown> {
+  return {
+    xid: g.xid,
+    transactionId: g.transactionId.toString(),
+    status: statusName(g.status),
+    applicationId: g.applicationId,
+    transactionServiceGroup: g.transactionServiceGroup,
+    transactionName: g.transactionName,
+    timeout: g.timeout,
+    beginTime: new Date(g.beginTime).toISOString(),
+    branches: g.branches.map((b) => ({
+      branchId: b.branchId.toString(),
+      resourceId: b.resourceId,
+      branchType: ['AT', 'TCC', 'SAGA', 'XA'][b.branchType] ?? String(b.branchType),
+      status: b.status,
+      clientId: b.clientId,
+      lockKey: b.lockKey,
+      applicationData: b.applicationData,
+    })),
+  };
 }

@@ -5,14 +5,14 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import {
+  buildXid,
   Channels,
   type IdWorker,
   LimitError,
   type Logger,
   type Metrics,
-  TransactionError,
-  buildXid,
   publish,
+  TransactionError,
 } from '@dtx/core';
 import {
   BranchStatus,
@@ -20,22 +20,23 @@ import {
   GlobalStatus,
   ResultCode,
   type SingleMessage,
+  type TcRequest,
   type TransactionExceptionCode,
   TypeCode,
-  type TcRequest,
 } from '@dtx/protocol';
 import type { Session } from '@dtx/remoting';
 import type { LockManager } from '../lock/lock-manager.js';
 import {
   type BranchSession,
-  type GlobalSession,
   canBeCommittedAsync,
+  type GlobalSession,
   isEndStatus,
   isSaga,
   isTimedOut,
 } from '../session/global-session.js';
 import type { TransactionStore } from '../store/transaction-store.js';
-import { ChannelManager, type RpcContext, parseExtraData } from './rpc-context.js';
+import { getOrCreate } from '../util/maps.js';
+import { ChannelManager, parseExtraData, type RpcContext } from './rpc-context.js';
 
 /** The Seata release dtx answers registrations with. */
 export const COMPAT_VERSION = '2.2.0';
@@ -66,7 +67,9 @@ export interface CoordinatorOptions {
 }
 
 /** Defaults of CoordinatorOptions (advertised address excluded). */
-export const DEFAULT_COORDINATOR_OPTIONS: Readonly<Omit<CoordinatorOptions, 'advertisedHost' | 'advertisedPort'>> = Object.freeze({
+export const DEFAULT_COORDINATOR_OPTIONS: Readonly<
+  Omit<CoordinatorOptions, 'advertisedHost' | 'advertisedPort'>
+> = Object.freeze({
   branchRequestTimeoutMs: 15000,
   applicationDataLimitCheck: false,
   applicationDataLimit: 64000,
@@ -84,7 +87,13 @@ const S = GlobalStatus;
 const B = BranchStatus;
 
 function ok<T extends SingleMessage['typeCode']>(typeCode: T, fields: Fields): SingleMessage {
-  return { typeCode, resultCode: ResultCode.Success, msg: null, exceptionCode: 'Unknown', ...fields } as unknown as SingleMessage;
+  return {
+    typeCode,
+    resultCode: ResultCode.Success,
+    msg: null,
+    exceptionCode: 'Unknown',
+    ...fields,
+  } as unknown as SingleMessage;
 }
 
 /** Default field values of each response type, so a failure carries a complete message. */
@@ -166,14 +175,19 @@ export class Coordinator {
     this.ids = deps.ids;
     this.logger = deps.logger;
     this.channels = deps.channels ?? new ChannelManager();
-    this.txCounter = deps.metrics.counter('seata_transaction', 'Global transactions by role and status', ['role', 'status']);
+    this.txCounter = deps.metrics.counter('seata_transaction', 'Global transactions by role and status', [
+      'role',
+      'status',
+    ]);
     this.txLatency = deps.metrics.histogram(
       'seata_transaction_duration_seconds',
       'Begin-to-end time of global transactions',
       ['role', 'status'],
       [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     );
-    this.exceptionCounter = deps.metrics.counter('seata_exception', 'Failed TC requests by exception code', ['code']);
+    this.exceptionCounter = deps.metrics.counter('seata_exception', 'Failed TC requests by exception code', [
+      'code',
+    ]);
   }
 
   /** Loads the store's unfinished sessions into memory (after a restart) and rebuilds locks. */
@@ -182,7 +196,8 @@ export class Coordinator {
       this.sessions.set(g.xid, g);
       if (!isEndStatus(g.status) && g.status !== S.Begin) g.active = false;
       for (const b of g.branches) {
-        if (b.lockKey && 'acquireSync' in this.locks) (this.locks as { acquireSync(b: BranchSession): boolean }).acquireSync(b);
+        if (b.lockKey && 'acquireSync' in this.locks)
+          (this.locks as { acquireSync(b: BranchSession): boolean }).acquireSync(b);
       }
     }
   }
@@ -210,14 +225,20 @@ export class Coordinator {
     }
     const responseType = RESPONSE_OF[msg.typeCode];
     if (responseType === undefined) {
-      this.logger.warn({ typeCode: msg.typeCode, peer: session.remoteAddress }, 'unexpected message type; closing session');
+      this.logger.warn(
+        { typeCode: msg.typeCode, peer: session.remoteAddress },
+        'unexpected message type; closing session',
+      );
       session.close(new TransactionError('Unknown', `message type ${msg.typeCode} is not a TC request`));
       return undefined;
     }
     const ctx = this.channels.contextOf(session);
     if (!ctx) {
       // ServerOnRequestProcessor: a transaction request on an unregistered channel closes it.
-      this.logger.warn({ peer: session.remoteAddress, typeCode: msg.typeCode }, 'request before registration; closing session');
+      this.logger.warn(
+        { peer: session.remoteAddress, typeCode: msg.typeCode },
+        'request before registration; closing session',
+      );
       session.close(new TransactionError('Unknown', 'transaction request on an unregistered session'));
       return undefined;
     }
@@ -226,7 +247,8 @@ export class Coordinator {
     } catch (err) {
       const code = err instanceof TransactionError ? err.code : 'Unknown';
       this.exceptionCounter.inc({ code });
-      if (!(err instanceof TransactionError)) this.logger.error({ err, typeCode: msg.typeCode }, 'request failed');
+      if (!(err instanceof TransactionError))
+        this.logger.error({ err, typeCode: msg.typeCode }, 'request failed');
       return failure(responseType, err);
     }
   }
@@ -262,10 +284,13 @@ export class Coordinator {
     const digest = extra.get('digest');
     const timestamp = Number(extra.get('timestamp'));
     if (!ak || ak === 'null' || (auth.accessKey && ak !== auth.accessKey)) return 'unknown access key';
-    if (!Number.isFinite(timestamp) || Math.abs(Date.now() - timestamp) > auth.maxClockSkewMs) return 'timestamp outside the allowed skew';
+    if (!Number.isFinite(timestamp) || Math.abs(Date.now() - timestamp) > auth.maxClockSkewMs)
+      return 'timestamp outside the allowed skew';
     if (!auth.secretKey || !digest) return 'missing digest';
     // Seata's DefaultAuthSigner: HmacSHA256 over "group,ip,timestamp", base64.
-    const expected = createHmac('sha256', auth.secretKey).update(`${group ?? ''},${ip},${timestamp}`).digest('base64');
+    const expected = createHmac('sha256', auth.secretKey)
+      .update(`${group ?? ''},${ip},${timestamp}`)
+      .digest('base64');
     const a = Buffer.from(expected);
     const b = Buffer.from(digest);
     return a.length === b.length && timingSafeEqual(a, b) ? null : 'bad digest';
@@ -289,7 +314,11 @@ export class Coordinator {
 
   private registerRm(session: Session, msg: Extract<SingleMessage, { typeCode: 103 }>): SingleMessage {
     const extra = parseExtraData(msg.extraData);
-    const refused = this.checkAuth(extra, msg.transactionServiceGroup, extra.get('ip') ?? session.remoteAddress);
+    const refused = this.checkAuth(
+      extra,
+      msg.transactionServiceGroup,
+      extra.get('ip') ?? session.remoteAddress,
+    );
     if (refused) {
       this.logger.warn({ peer: session.remoteAddress, reason: refused }, 'RM registration refused');
       return { typeCode: TypeCode.REG_RM_RESULT, identified: false, version: COMPAT_VERSION };
@@ -314,8 +343,14 @@ export class Coordinator {
   private async begin(ctx: RpcContext, timeout: number, name: string | null): Promise<SingleMessage> {
     const open = this.openPerClient.get(ctx.clientId) ?? 0;
     if (open >= this.options.maxOpenTransactionsPerClient) {
-      const limit = new LimitError('server.maxOpenTransactionsPerClient', this.options.maxOpenTransactionsPerClient);
-      throw txError('BeginFailed', `${ctx.clientId} already holds ${open} open transactions: ${limit.message}`);
+      const limit = new LimitError(
+        'server.maxOpenTransactionsPerClient',
+        this.options.maxOpenTransactionsPerClient,
+      );
+      throw txError(
+        'BeginFailed',
+        `${ctx.clientId} already holds ${open} open transactions: ${limit.message}`,
+      );
     }
     const transactionId = this.ids.nextId();
     const xid = buildXid(this.options.advertisedHost, this.options.advertisedPort, transactionId);
@@ -361,18 +396,36 @@ export class Coordinator {
     return stored;
   }
 
-  private async branchRegister(ctx: RpcContext, msg: Extract<SingleMessage, { typeCode: 11 }>): Promise<SingleMessage> {
+  private async branchRegister(
+    ctx: RpcContext,
+    msg: Extract<SingleMessage, { typeCode: 11 }>,
+  ): Promise<SingleMessage> {
     const g = await this.find(msg.xid);
-    if (!g) throw txError('GlobalTransactionNotExist', `Could not found global transaction xid = ${msg.xid}, may be it has finished.`);
-    if (!g.active) throw txError('GlobalTransactionNotActive', `Could not register branch into global session xid = ${g.xid} status = ${g.status}, cause by globalSession not active`);
-    if (g.status !== S.Begin) throw txError('GlobalTransactionStatusInvalid', `Could not register branch into global session xid = ${g.xid} status = ${g.status} while expecting ${S.Begin}`);
+    if (!g)
+      throw txError(
+        'GlobalTransactionNotExist',
+        `Could not found global transaction xid = ${msg.xid}, may be it has finished.`,
+      );
+    if (!g.active)
+      throw txError(
+        'GlobalTransactionNotActive',
+        `Could not register branch into global session xid = ${g.xid} status = ${g.status}, cause by globalSession not active`,
+      );
+    if (g.status !== S.Begin)
+      throw txError(
+        'GlobalTransactionStatusInvalid',
+        `Could not register branch into global session xid = ${g.xid} status = ${g.status} while expecting ${S.Begin}`,
+      );
     if (!msg.resourceId) throw txError('BranchRegisterFailed', 'branch register needs a resourceId');
     if (
       this.options.applicationDataLimitCheck &&
       msg.applicationData &&
       Buffer.byteLength(msg.applicationData) > this.options.applicationDataLimit
     ) {
-      throw txError('FailedToAddBranch', `applicationData of ${Buffer.byteLength(msg.applicationData)} bytes exceeds the ${this.options.applicationDataLimit}-byte limit`);
+      throw txError(
+        'FailedToAddBranch',
+        `applicationData of ${Buffer.byteLength(msg.applicationData)} bytes exceeds the ${this.options.applicationDataLimit}-byte limit`,
+      );
     }
     const branch: BranchSession = {
       branchId: this.ids.nextId(),
@@ -388,7 +441,10 @@ export class Coordinator {
       beginTime: Date.now(),
     };
     if (msg.branchType === BranchType.AT && msg.lockKey && !(await this.locks.acquire(branch))) {
-      throw txError('LockKeyConflict', `Global lock acquire failed xid = ${g.xid} branchId = ${branch.branchId}`);
+      throw txError(
+        'LockKeyConflict',
+        `Global lock acquire failed xid = ${g.xid} branchId = ${branch.branchId}`,
+      );
     }
     g.branches.push(branch);
     try {
@@ -403,19 +459,37 @@ export class Coordinator {
 
   private async branchReport(msg: Extract<SingleMessage, { typeCode: 13 }>): Promise<SingleMessage> {
     const g = await this.find(msg.xid);
-    if (!g) throw txError('GlobalTransactionNotExist', `Could not found global transaction xid = ${msg.xid}, may be it has finished.`);
+    if (!g)
+      throw txError(
+        'GlobalTransactionNotExist',
+        `Could not found global transaction xid = ${msg.xid}, may be it has finished.`,
+      );
     const b = g.branches.find((x) => x.branchId === msg.branchId);
-    if (!b) throw txError('BranchTransactionNotExist', `Could not found branch session xid = ${msg.xid} branchId = ${msg.branchId}`);
+    if (!b)
+      throw txError(
+        'BranchTransactionNotExist',
+        `Could not found branch session xid = ${msg.xid} branchId = ${msg.branchId}`,
+      );
     b.status = msg.status;
     if (msg.applicationData !== null) b.applicationData = msg.applicationData;
     await this.store.write(
-      { op: 'branchUpdate', xid: g.xid, branchId: b.branchId, status: b.status, applicationData: b.applicationData },
+      {
+        op: 'branchUpdate',
+        xid: g.xid,
+        branchId: b.branchId,
+        status: b.status,
+        applicationData: b.applicationData,
+      },
       true,
     );
     return ok(TypeCode.BRANCH_STATUS_REPORT_RESULT, {});
   }
 
-  private async lockQuery(xid: string | null, resourceId: string | null, lockKey: string | null): Promise<SingleMessage> {
+  private async lockQuery(
+    xid: string | null,
+    resourceId: string | null,
+    lockKey: string | null,
+  ): Promise<SingleMessage> {
     const lockable = !resourceId || !lockKey ? true : await this.locks.isLockable(xid, resourceId, lockKey);
     return ok(TypeCode.GLOBAL_LOCK_QUERY_RESULT, { lockable });
   }
@@ -439,7 +513,9 @@ export class Coordinator {
     const g = await this.find(xid);
     if (!g) return ok(TypeCode.GLOBAL_COMMIT_RESULT, { globalStatus: S.Finished });
     if (g.status !== S.Begin || !g.active) {
-      return ok(TypeCode.GLOBAL_COMMIT_RESULT, { globalStatus: g.status === S.AsyncCommitting ? S.Committed : g.status });
+      return ok(TypeCode.GLOBAL_COMMIT_RESULT, {
+        globalStatus: g.status === S.AsyncCommitting ? S.Committed : g.status,
+      });
     }
     g.active = false;
     if (isTimedOut(g, Date.now())) {
@@ -467,7 +543,8 @@ export class Coordinator {
   async rollback(xid: string | null): Promise<SingleMessage> {
     const g = await this.find(xid);
     if (!g) return ok(TypeCode.GLOBAL_ROLLBACK_RESULT, { globalStatus: S.Finished });
-    if (!g.active || g.status !== S.Begin) return ok(TypeCode.GLOBAL_ROLLBACK_RESULT, { globalStatus: g.status });
+    if (!g.active || g.status !== S.Begin)
+      return ok(TypeCode.GLOBAL_ROLLBACK_RESULT, { globalStatus: g.status });
     g.active = false;
     this.busy.add(g.xid);
     try {
@@ -511,7 +588,7 @@ export class Coordinator {
    * Commits every branch: in registration order per participant, participants concurrently.
    * Returns true when the transaction finished (committed or failed for good).
    */
-  async doGlobalCommit(g: GlobalSession, retrying: boolean): Promise<boolean> {
+  async doGlobalCommit(g: GlobalSession, _retrying: boolean): Promise<boolean> {
     if (this.busy.has(g.xid) || this.stopped) return false;
     this.busy.add(g.xid);
     try {
@@ -547,7 +624,8 @@ export class Coordinator {
           await this.end(g, S.CommitRetryTimeout);
           return true;
         }
-        if (g.status !== S.AsyncCommitting && g.status !== S.CommitRetrying) await this.setStatus(g, S.CommitRetrying, false);
+        if (g.status !== S.AsyncCommitting && g.status !== S.CommitRetrying)
+          await this.setStatus(g, S.CommitRetrying, false);
         return false;
       }
       await this.end(g, S.Committed);
@@ -616,11 +694,7 @@ export class Coordinator {
   ): Promise<void> {
     if (branches.length === 1) return fn(branches);
     const groups = new Map<string, BranchSession[]>();
-    for (const b of branches) {
-      let list = groups.get(b.clientId);
-      if (!list) groups.set(b.clientId, (list = []));
-      list.push(b);
-    }
+    for (const b of branches) getOrCreate(groups, b.clientId, (): BranchSession[] => []).push(b);
     if (groups.size === 1) return fn(branches);
     await Promise.all([...groups.values()].map(fn));
   }
@@ -633,7 +707,10 @@ export class Coordinator {
     const retryable = commit ? B.PhaseTwo_CommitFailed_Retryable : B.PhaseTwo_RollbackFailed_Retryable;
     const session = this.channels.getChannel(b.resourceId, b.clientId);
     if (!session) {
-      this.logger.debug({ xid: g.xid, branchId: b.branchId, resourceId: b.resourceId }, 'no RM session for phase two; will retry');
+      this.logger.debug(
+        { xid: g.xid, branchId: b.branchId, resourceId: b.resourceId },
+        'no RM session for phase two; will retry',
+      );
       return retryable;
     }
     try {
@@ -648,10 +725,18 @@ export class Coordinator {
         },
         { timeoutMs: this.options.branchRequestTimeoutMs },
       );
-      if (response.typeCode !== TypeCode.BRANCH_COMMIT_RESULT && response.typeCode !== TypeCode.BRANCH_ROLLBACK_RESULT) {
+      if (
+        response.typeCode !== TypeCode.BRANCH_COMMIT_RESULT &&
+        response.typeCode !== TypeCode.BRANCH_ROLLBACK_RESULT
+      ) {
         return retryable;
       }
-      publish(Channels.RM_PHASE_TWO, () => ({ xid: g.xid, branchId: b.branchId, commit, status: response.branchStatus }));
+      publish(Channels.RM_PHASE_TWO, () => ({
+        xid: g.xid,
+        branchId: b.branchId,
+        commit,
+        status: response.branchStatus,
+      }));
       if (response.resultCode === ResultCode.Failed && response.branchStatus === B.Unknown) return retryable;
       return response.branchStatus;
     } catch (err) {
@@ -711,7 +796,11 @@ export class Coordinator {
     this.txCounter.inc({ role: 'tc', status: statusName(status) });
     this.txLatency.observe({ role: 'tc', status: statusName(status) }, (Date.now() - g.beginTime) / 1000);
     publish(Channels.TC_GLOBAL_STATUS, () => ({ xid: g.xid, status }));
-    const success = status === S.Committed || status === S.Rollbacked || status === S.TimeoutRollbacked || status === S.Finished;
+    const success =
+      status === S.Committed ||
+      status === S.Rollbacked ||
+      status === S.TimeoutRollbacked ||
+      status === S.Finished;
     if (unlock) await this.locks.releaseGlobal(g);
     if (success) {
       this.forget(g);
@@ -765,7 +854,12 @@ export class Coordinator {
       if (!ctx.session.isOpen) continue;
       for (const resourceId of ctx.resourceIds) {
         try {
-          ctx.session.oneway({ typeCode: TypeCode.RM_DELETE_UNDOLOG, branchType: BranchType.AT, resourceId, saveDays });
+          ctx.session.oneway({
+            typeCode: TypeCode.RM_DELETE_UNDOLOG,
+            branchType: BranchType.AT,
+            resourceId,
+            saveDays,
+          });
           sent++;
         } catch (err) {
           this.logger.warn({ err, resourceId }, 'could not send undo-log delete');
@@ -787,11 +881,21 @@ export class Coordinator {
       this.sessions.set(xid, stored);
       return this.forceRetry(xid);
     }
-    if (g.status === S.CommitFailed || g.status === S.CommitRetryTimeout || g.status === S.Committing || g.status === S.CommitRetrying || g.status === S.AsyncCommitting) {
+    if (
+      g.status === S.CommitFailed ||
+      g.status === S.CommitRetryTimeout ||
+      g.status === S.Committing ||
+      g.status === S.CommitRetrying ||
+      g.status === S.AsyncCommitting
+    ) {
       await this.setStatus(g, S.CommitRetrying, true);
       await this.doGlobalCommit(g, true);
     } else if (g.status !== S.Begin) {
-      await this.setStatus(g, g.status === S.TimeoutRollbackFailed ? S.TimeoutRollbackRetrying : S.RollbackRetrying, true);
+      await this.setStatus(
+        g,
+        g.status === S.TimeoutRollbackFailed ? S.TimeoutRollbackRetrying : S.RollbackRetrying,
+        true,
+      );
       await this.doGlobalRollback(g, true);
     }
     return g.status;
@@ -802,14 +906,22 @@ export class Coordinator {
     const g = (await this.find(xid)) ?? (await this.store.findGlobal(xid));
     if (!g) throw txError('GlobalTransactionNotExist', `no transaction ${xid}`);
     this.sessions.set(xid, g);
-    if (g.status === S.Begin || g.status === S.RollbackFailed || g.status === S.RollbackRetryTimeout || g.status === S.TimeoutRollbackFailed) {
+    if (
+      g.status === S.Begin ||
+      g.status === S.RollbackFailed ||
+      g.status === S.RollbackRetryTimeout ||
+      g.status === S.TimeoutRollbackFailed
+    ) {
       g.active = false;
       await this.setStatus(g, S.RollbackRetrying, true);
       await this.doGlobalRollback(g, true);
     } else if (!isEndStatus(g.status) && (g.status === S.Rollbacking || g.status === S.RollbackRetrying)) {
       await this.doGlobalRollback(g, true);
     } else {
-      throw txError('GlobalTransactionStatusInvalid', `transaction ${xid} is ${statusName(g.status)}; only Begin or failed rollbacks can be forced back`);
+      throw txError(
+        'GlobalTransactionStatusInvalid',
+        `transaction ${xid} is ${statusName(g.status)}; only Begin or failed rollbacks can be forced back`,
+      );
     }
     return g.status;
   }

@@ -4,6 +4,7 @@
  * session for phase two: resourceId -> applicationId -> ip -> port -> context.
  */
 import type { Session } from '@dtx/remoting';
+import { getOrCreate } from '../util/maps.js';
 
 /** A registered peer. */
 export interface RpcContext {
@@ -90,12 +91,9 @@ export class ChannelManager {
     for (const r of info.resourceIds ?? []) {
       if (!r) continue;
       ctx.resourceIds.add(r);
-      let apps = this.rmIndex.get(r);
-      if (!apps) this.rmIndex.set(r, (apps = new Map()));
-      let ips = apps.get(ctx.applicationId);
-      if (!ips) apps.set(ctx.applicationId, (ips = new Map()));
-      let ports = ips.get(ctx.ip);
-      if (!ports) ips.set(ctx.ip, (ports = new Map()));
+      const apps = getOrCreate(this.rmIndex, r, (): AppMap => new Map());
+      const ips = getOrCreate(apps, ctx.applicationId, (): IpMap => new Map());
+      const ports = getOrCreate(ips, ctx.ip, (): PortMap => new Map());
       ports.set(ctx.port, ctx);
     }
     session.setPeerVersion(ctx.version);
@@ -137,7 +135,8 @@ export class ChannelManager {
       }
     }
     if (!anyApplication) return null;
-    for (const ips of apps.values()) for (const p of ips.values()) for (const c of p.values()) if (c.session.isOpen) return c.session;
+    for (const ips of apps.values())
+      for (const p of ips.values()) for (const c of p.values()) if (c.session.isOpen) return c.session;
     return null;
   }
 

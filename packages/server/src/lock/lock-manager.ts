@@ -3,7 +3,7 @@
  * phase two ends. Locks held by the same global transaction never conflict with each other.
  */
 import type { BranchSession, GlobalSession } from '../session/global-session.js';
-import { type RowLock, collectRowLocks } from './row-lock.js';
+import { collectRowLocks, type RowLock } from './row-lock.js';
 
 /** Where row locks live: process memory for the file store, lock_table or Redis for shared stores. */
 export interface LockManager {
@@ -32,7 +32,13 @@ export class MemoryLockManager implements LockManager {
 
   /** Synchronous acquire (used when rebuilding after a restart). */
   acquireSync(branch: BranchSession): boolean {
-    const wanted = collectRowLocks(branch.lockKey, branch.resourceId, branch.xid, branch.transactionId, branch.branchId);
+    const wanted = collectRowLocks(
+      branch.lockKey,
+      branch.resourceId,
+      branch.xid,
+      branch.transactionId,
+      branch.branchId,
+    );
     for (const row of wanted) {
       const held = this.rows.get(row.rowKey);
       if (held && held.xid !== branch.xid) return false;
@@ -42,7 +48,13 @@ export class MemoryLockManager implements LockManager {
   }
 
   async release(branch: BranchSession): Promise<void> {
-    for (const row of collectRowLocks(branch.lockKey, branch.resourceId, branch.xid, branch.transactionId, branch.branchId)) {
+    for (const row of collectRowLocks(
+      branch.lockKey,
+      branch.resourceId,
+      branch.xid,
+      branch.transactionId,
+      branch.branchId,
+    )) {
       const held = this.rows.get(row.rowKey);
       if (held && held.branchId === branch.branchId) this.rows.delete(row.rowKey);
     }

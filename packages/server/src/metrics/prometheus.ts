@@ -23,7 +23,9 @@ export class PrometheusMetrics implements Metrics {
     const existing = this.made.get(name);
     if (existing) return existing as Counter;
     const c = new client.Counter({ name, help, labelNames: [...labelNames], registers: [this.registry] });
-    const out: Counter = { inc: (labels?: Labels, value?: number) => (labels ? c.inc(labels, value ?? 1) : c.inc(value ?? 1)) };
+    const out: Counter = {
+      inc: (labels?: Labels, value?: number) => (labels ? c.inc(labels, value ?? 1) : c.inc(value ?? 1)),
+    };
     this.made.set(name, out);
     return out;
   }
@@ -41,7 +43,12 @@ export class PrometheusMetrics implements Metrics {
     return out;
   }
 
-  histogram(name: string, help: string, labelNames: readonly string[] = [], buckets?: readonly number[]): Histogram {
+  histogram(
+    name: string,
+    help: string,
+    labelNames: readonly string[] = [],
+    buckets?: readonly number[],
+  ): Histogram {
     const existing = this.made.get(name);
     if (existing) return existing as Histogram;
     const h = new client.Histogram({

@@ -121,7 +121,11 @@ export class Recovery {
     this.running.add(task);
     try {
       if (this.store.shared) {
-        const held = await this.store.acquireTaskLock(task, this.owner, this.options.distributedLockExpireTimeMs);
+        const held = await this.store.acquireTaskLock(
+          task,
+          this.owner,
+          this.options.distributedLockExpireTimeMs,
+        );
         if (!held) return;
       }
       this.runs[task]++;
@@ -130,13 +134,19 @@ export class Recovery {
           for (const g of await this.candidates([S.Begin])) await this.coordinator.timeoutToRollback(g);
           break;
         case RecoveryTask.RETRY_ROLLBACKING:
-          await this.drive(await this.candidates(ROLLBACKING), (g) => this.coordinator.doGlobalRollback(g, true));
+          await this.drive(await this.candidates(ROLLBACKING), (g) =>
+            this.coordinator.doGlobalRollback(g, true),
+          );
           break;
         case RecoveryTask.RETRY_COMMITTING:
-          await this.drive(await this.candidates(COMMITTING), (g) => this.coordinator.doGlobalCommit(g, true));
+          await this.drive(await this.candidates(COMMITTING), (g) =>
+            this.coordinator.doGlobalCommit(g, true),
+          );
           break;
         case RecoveryTask.ASYNC_COMMITTING:
-          await this.drive(await this.candidates([S.AsyncCommitting]), (g) => this.coordinator.doGlobalCommit(g, true));
+          await this.drive(await this.candidates([S.AsyncCommitting]), (g) =>
+            this.coordinator.doGlobalCommit(g, true),
+          );
           break;
         case RecoveryTask.UNDOLOG_DELETE:
           this.coordinator.broadcastUndoLogDelete(this.options.undoLogSaveDays);

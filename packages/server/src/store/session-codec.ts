@@ -95,7 +95,12 @@ export function opFromJson(text: string): StoreOp {
     case 'branchRemove':
       return { op: 'branchRemove', xid: o.xid as string, branchId: BigInt(o.branchId as string) };
     case 'globalUpdate':
-      return { op: 'globalUpdate', xid: o.xid as string, status: o.status as number, active: o.active as boolean };
+      return {
+        op: 'globalUpdate',
+        xid: o.xid as string,
+        status: o.status as number,
+        active: o.active as boolean,
+      };
     case 'globalRemove':
       return { op: 'globalRemove', xid: o.xid as string };
     default:

@@ -159,7 +159,10 @@ export class FileStore implements TransactionStore {
     this.scheduled = false;
     if (this.writing || this.pending.length === 0) return;
     this.writing = true;
-    const data = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingBytes);
+    const data =
+      this.pending.length === 1
+        ? (this.pending[0] as Buffer)
+        : Buffer.concat(this.pending, this.pendingBytes);
     const records = this.pending.length;
     const durable = this.waiters;
     const lazy = this.lazyWaiters;
