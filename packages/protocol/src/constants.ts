@@ -42,12 +42,12 @@ export type Codec = (typeof Codec)[keyof typeof Codec];
 export const Compressor = {
   NONE: 0,
   GZIP: 1,
-  /** java.util.zip Deflater with the zlib wrapper. */
+  /** A ZIP archive with one deflated entry named "zip" (Seata's ZipUtil, java.util.zip.ZipOutputStream). */
   ZIP: 2,
   SEVENZ: 3,
   BZIP2: 4,
   LZ4: 5,
-  /** java.util.zip Deflater with the zlib wrapper, as ZIP. */
+  /** java.util.zip.Deflater output: a zlib-wrapped deflate stream (Seata's DeflaterUtil). */
   DEFLATER: 6,
   ZSTD: 7,
 } as const;

@@ -248,6 +248,19 @@ describe('head map', () => {
     assert.deepStrictEqual(rejects(f, 'BAD_HEAD_MAP').details, { field: 'headMap.key', length: -2 });
   });
 
+  it('a null key (-1) is skipped, as HeadMapSerializer skips null keys on encode', () => {
+    const f = rawFrame(
+      { frameType: FrameType.HEARTBEAT_REQUEST, headMap: hexBytes('ff ff 00 01 76 00 01 6b 00 01 76') },
+      Buffer.alloc(0),
+    );
+    assert.deepStrictEqual(decodeFrame(f).headMap, new Map([['k', 'v']]));
+    const nullBoth = rawFrame(
+      { frameType: FrameType.HEARTBEAT_REQUEST, headMap: hexBytes('ff ff ff ff') },
+      Buffer.alloc(0),
+    );
+    assert.deepStrictEqual(decodeFrame(nullBoth).headMap, new Map());
+  });
+
   it('-1 is a null value and 0 an empty string, as HeadMapSerializer writes them', () => {
     const f = rawFrame(
       { frameType: FrameType.HEARTBEAT_REQUEST, headMap: hexBytes('00 01 6b ff ff 00 00 00 00') },

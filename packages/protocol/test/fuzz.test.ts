@@ -72,7 +72,7 @@ function mutate(src: Buffer, rnd: () => number): Buffer {
   for (let i = 0; i < n; i++) {
     if (b.length === 0) b = Buffer.from([0xda]);
     const at = randInt(rnd, 0, b.length - 1);
-    switch (randInt(rnd, 0, 7)) {
+    switch (randInt(rnd, 0, 8)) {
       case 0: // bit flip
         b[at] = (b[at] as number) ^ (1 << randInt(rnd, 0, 7));
         break;
@@ -107,6 +107,16 @@ function mutate(src: Buffer, rnd: () => number): Buffer {
       case 6: // interesting byte
         b[at] = INTERESTING_8[randInt(rnd, 0, INTERESTING_8.length - 1)] as number;
         break;
+      case 7: {
+        // an interesting int16 at a structural offset: the head map's first length, the type
+        // code, or the body's first field
+        const headLength = b.length >= 9 ? b.readInt16BE(7) : 16;
+        const where = [16, 18, headLength, headLength + 2, headLength + 3][randInt(rnd, 0, 4)] as number;
+        if (where >= 0 && where + 2 <= b.length) {
+          b.writeInt16BE(INTERESTING_16[randInt(rnd, 0, INTERESTING_16.length - 1)] as number, where);
+        }
+        break;
+      }
       default: {
         // insertion and fix-up of fullLength, so the damage reaches the body decoder
         const ins = Buffer.alloc(randInt(rnd, 1, 8));

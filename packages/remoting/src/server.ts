@@ -71,6 +71,7 @@ export class Server {
   private readonly sessionSet = new Set<Session>();
   private cron: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
+  private emptyWaiters: Array<() => void> = [];
   /** Connections refused because maxConnections was reached. */
   refusedConnections = 0;
 
@@ -142,6 +143,11 @@ export class Server {
         onClose: (s, reason) => {
           this.sessionSet.delete(s);
           this.listener.onClose?.(s, reason);
+          if (this.sessionSet.size === 0) {
+            const waiters = this.emptyWaiters;
+            this.emptyWaiters = [];
+            for (const w of waiters) w();
+          }
         },
       },
       {
@@ -175,6 +181,9 @@ export class Server {
       for (const s of sessions) s.close();
       if (this.cron) clearInterval(this.cron);
       await stopped;
+      // net.Server's 'close' can come before the sockets' own 'close' events, which is when the
+      // sessions leave `sessions` and report onClose: wait for those too.
+      if (this.sessionSet.size > 0) await new Promise<void>((resolve) => this.emptyWaiters.push(resolve));
     })();
     return this.closing;
   }

@@ -193,11 +193,18 @@ export class Session {
     this.out = [];
     this.outBytes = 0;
     this.lastWriteAt = Date.now();
-    const ok = this.socket.write(data);
+    const ok = this.socket.write(data, this.afterWrite);
     if (!ok && this.socket.writableLength >= this.options.outboundHighWaterMark) {
       this.pauseReading('outbound', true);
     }
   }
+
+  /**
+   * Runs once a write has reached the kernel. 'drain' alone is not enough: it only follows a
+   * write that filled the socket's own buffer, so a queue over a smaller outboundHighWaterMark
+   * (or written at once) would leave request() waiting for a 'drain' that never comes.
+   */
+  private readonly afterWrite = (): void => this.onDrain();
 
   private onDrain(): void {
     if (this.socket.writableLength < this.options.outboundHighWaterMark) {

@@ -49,7 +49,12 @@ describe('PING', () => {
 
   it('sends no PING when heartbeat is off', async (t) => {
     const peer = await rawServer(t);
-    const client = startClient(t, [peer.address], {}, { writeIdleMs: 50, cronPeriodMs: 10, heartbeat: false });
+    const client = startClient(
+      t,
+      [peer.address],
+      {},
+      { writeIdleMs: 50, cronPeriodMs: 10, heartbeat: false },
+    );
     await readySession(client);
     const raw = await peer.peer();
     await sleep(300);
@@ -66,7 +71,12 @@ describe('PING', () => {
     assert.equal(pong.body, null);
     assert.equal(pong.compressor, Compressor.NONE);
 
-    raw.send({ id: 0x7fffffff, frameType: FrameType.HEARTBEAT_REQUEST, compressor: Compressor.GZIP, body: null });
+    raw.send({
+      id: 0x7fffffff,
+      frameType: FrameType.HEARTBEAT_REQUEST,
+      compressor: Compressor.GZIP,
+      body: null,
+    });
     const pong2 = await raw.frame((f) => f.id === 0x7fffffff, 'the second PONG');
     assert.equal(pong2.frameType, FrameType.HEARTBEAT_RESPONSE);
     assert.equal(pong2.compressor, Compressor.GZIP);
@@ -84,16 +94,20 @@ describe('read idle', () => {
     );
     const start = performance.now();
     const silent = await connectRaw(t, port);
+    const silentPort = silent.socket.localPort;
     const chatty = await connectRaw(t, port);
     let pingId = 1;
-    const pinger = setInterval(() => chatty.send({ id: pingId++, frameType: FrameType.HEARTBEAT_REQUEST, body: null }), 50);
+    const pinger = setInterval(
+      () => chatty.send({ id: pingId++, frameType: FrameType.HEARTBEAT_REQUEST, body: null }),
+      50,
+    );
     t.after(() => clearInterval(pinger));
 
     await silent.waitClose();
     assert.ok(since(start) >= 300 - TIMER_SLACK_MS, `closed after ${since(start)} ms`);
     await until(() => closes.length === 1, 'the server to report the close');
     assert.ok(closes[0]?.reason instanceof TimeoutError, String(closes[0]?.reason));
-    assert.equal(closes[0]?.session.remoteAddress, `127.0.0.1:${silent.socket.localPort}`);
+    assert.equal(closes[0]?.session.remoteAddress, `127.0.0.1:${silentPort}`);
 
     // The one that kept reading-side traffic going outlives several idle periods.
     await sleep(400);
@@ -105,6 +119,7 @@ describe('read idle', () => {
   it('a client closes a session whose server never answers its PINGs', async (t) => {
     const peer = await rawServer(t); // reads and swallows everything
     const closes: Array<Error | null> = [];
+    const start = performance.now();
     const client = startClient(
       t,
       [peer.address],
@@ -112,11 +127,10 @@ describe('read idle', () => {
       { writeIdleMs: 100, readIdleMs: 300, cronPeriodMs: 20, reconnect: false },
     );
     const session = await readySession(client);
-    const start = performance.now();
     const raw = await peer.peer();
 
     await raw.waitClose();
-    assert.ok(since(start) >= 300 - 2 * TIMER_SLACK_MS, `closed after ${since(start)} ms`);
+    assert.ok(since(start) >= 300 - TIMER_SLACK_MS, `closed after ${since(start)} ms`);
     assert.ok(raw.framesOf(FrameType.HEARTBEAT_REQUEST).length >= 1, 'PINGs came before the close');
     await until(() => closes.length === 1, 'the client to report the close');
     assert.ok(closes[0] instanceof TimeoutError, String(closes[0]));

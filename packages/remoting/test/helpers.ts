@@ -19,7 +19,7 @@ import {
   type GlobalBeginRequest,
   type GlobalBeginResponse,
   type Message,
-  ProtocolError,
+  type ProtocolError,
   ResultCode,
   type RpcMessage,
   type SingleMessage,
@@ -58,7 +58,10 @@ export async function until(condition: () => boolean, what: string, timeoutMs = 
 export async function within<T>(promise: Promise<T>, what: string, timeoutMs = WAIT_MS): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+      timeoutMs,
+    );
   });
   try {
     return await Promise.race([promise, timeout]);
@@ -112,19 +115,26 @@ export function beginResult(xid: string): GlobalBeginResponse {
 
 /** The tag of a GlobalBeginRequest. */
 export function nameOf(msg: Message | null): string {
-  assert.ok(msg && msg.typeCode === TypeCode.GLOBAL_BEGIN, `expected a GlobalBeginRequest, got ${msg?.typeCode}`);
+  assert.ok(
+    msg && msg.typeCode === TypeCode.GLOBAL_BEGIN,
+    `expected a GlobalBeginRequest, got ${msg?.typeCode}`,
+  );
   return msg.transactionName ?? '';
 }
 
 /** The tag of a GlobalBeginResponse. */
 export function xidOf(msg: Message | null): string {
-  assert.ok(msg && msg.typeCode === TypeCode.GLOBAL_BEGIN_RESULT, `expected a GlobalBeginResponse, got ${msg?.typeCode}`);
+  assert.ok(
+    msg && msg.typeCode === TypeCode.GLOBAL_BEGIN_RESULT,
+    `expected a GlobalBeginResponse, got ${msg?.typeCode}`,
+  );
   return msg.xid ?? '';
 }
 
 /** The handler most tests use: a GlobalBegin named `n` is answered with xid `<prefix>n`. */
 export function echo(prefix = ''): NonNullable<SessionListener['onMessage']> {
-  return (_session, msg) => (msg.typeCode === TypeCode.GLOBAL_BEGIN ? beginResult(`${prefix}${msg.transactionName}`) : undefined);
+  return (_session, msg) =>
+    msg.typeCode === TypeCode.GLOBAL_BEGIN ? beginResult(`${prefix}${msg.transactionName}`) : undefined;
 }
 
 /** A SYNC request frame. */
@@ -237,7 +247,11 @@ export function answerLikeTc(rpc: RpcMessage, peer: RawPeer): void {
     peer.send({ id: rpc.id, frameType: FrameType.RESPONSE, body: beginResult(body.transactionName ?? '') });
   } else if (body?.typeCode === TypeCode.SEATA_MERGE) {
     const msgs = body.msgs.map((m) => beginResult(nameOf(m)));
-    peer.send({ id: rpc.id, frameType: FrameType.RESPONSE, body: { typeCode: TypeCode.SEATA_MERGE_RESULT, msgs } });
+    peer.send({
+      id: rpc.id,
+      frameType: FrameType.RESPONSE,
+      body: { typeCode: TypeCode.SEATA_MERGE_RESULT, msgs },
+    });
   }
 }
 

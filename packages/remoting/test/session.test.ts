@@ -95,7 +95,10 @@ describe('request and response', () => {
     assert.equal(xidOf(await client.request(begin('max'))), 'max');
     assert.equal(xidOf(await client.request(begin('wrapped'))), 'wrapped');
     assert.deepEqual(
-      raw.frames.slice(from).filter((f) => f.frameType === FrameType.REQUEST_SYNC).map((f) => f.id),
+      raw.frames
+        .slice(from)
+        .filter((f) => f.frameType === FrameType.REQUEST_SYNC)
+        .map((f) => f.id),
       [0x7fffffff, 1],
     );
   });
@@ -122,7 +125,11 @@ describe('request and response', () => {
         raw.send({
           id: rpc.id + 3000,
           frameType: FrameType.RESPONSE,
-          body: { typeCode: TypeCode.BATCH_RESULT_MSG, msgs: [beginResult('stray-batch')], msgIds: [rpc.id + 3001] },
+          body: {
+            typeCode: TypeCode.BATCH_RESULT_MSG,
+            msgs: [beginResult('stray-batch')],
+            msgIds: [rpc.id + 3001],
+          },
         });
         answerLikeTc(rpc, raw);
       };
@@ -182,7 +189,11 @@ describe('request and response', () => {
     raw.send({
       id: 10,
       frameType: FrameType.REQUEST_ONEWAY,
-      body: { typeCode: TypeCode.SEATA_MERGE, msgs: [begin('a'), begin('b'), begin('c')], msgIds: [11, 12, 13] },
+      body: {
+        typeCode: TypeCode.SEATA_MERGE,
+        msgs: [begin('a'), begin('b'), begin('c')],
+        msgIds: [11, 12, 13],
+      },
     });
     await raw.frame((f) => f.id === 10, 'the merge result');
     assert.deepEqual(seen, [begin('a'), begin('b'), begin('c')]);
@@ -331,7 +342,10 @@ describe('timeouts and close', () => {
     const client = startClient(t, [`127.0.0.1:${port}`], {}, { reconnect: false, requestTimeoutMs: 5000 });
     const session = await readySession(client);
     const failures = [1, 2, 3].map((i) => failsClosed(client.request(begin(`r${i}`))));
-    await until(() => session.pendingRequests === 3 && session.outboundBytes === 0, 'the requests to be written');
+    await until(
+      () => session.pendingRequests === 3 && session.outboundBytes === 0,
+      'the requests to be written',
+    );
     child.kill('SIGKILL');
     await within(Promise.all(failures), 'the requests to fail');
     assert.equal(session.isOpen, false);

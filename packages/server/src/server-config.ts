@@ -76,7 +76,7 @@ export function tcServerOptionsFromConfig(config: ConfigSource): {
     file: {
       dir: config.getString('store.file.dir', './sessionStore'),
       sync: config.getBoolean('store.file.sync', true),
-      compactThresholdBytes: int(config, 'store.file.compactThreshold', 1024, 2 ** 40, 64 * 1024 * 1024),
+      compactThresholdBytes: int(config, 'store.file.compactThreshold', 65536, 2 ** 40, 32 * 1024 * 1024),
     },
     coordinator: {
       maxCommitRetryTimeout: config.getDuration('server.maxCommitRetryTimeout', -1),

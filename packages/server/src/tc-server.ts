@@ -268,6 +268,8 @@ export class TcServer {
       await this.remoting.close();
       this.coordinator.stop();
       await this.store.close();
+      if ('stats' in this.store)
+        this.logger.info({ stats: (this.store as { stats: unknown }).stats }, 'store statistics');
       await new Promise<void>((resolve) => (this.http ? this.http.close(() => resolve()) : resolve()));
       this.logger.info({}, 'dtx TC stopped');
     })();

@@ -5,3 +5,13 @@
 export { type Direction, type FaultDirection, FaultProxy, type FaultProxyOptions } from './fault-proxy.js';
 export { WirePeer, type WireRequestHandler } from './wire-peer.js';
 export { runLoad, type LoadOptions, type LoadResult } from './load-generator.js';
+export {
+  type BranchSpec,
+  FakeRm,
+  type FakeRmOptions,
+  type PhaseTwoCall,
+  type PhaseTwoKind,
+  type PhaseTwoReply,
+  RegistrationRefusedError,
+  type ReportSpec,
+} from './fake-rm.js';

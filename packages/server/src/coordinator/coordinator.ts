@@ -36,7 +36,7 @@ import {
 } from '../session/global-session.js';
 import type { TransactionStore } from '../store/transaction-store.js';
 import { getOrCreate } from '../util/maps.js';
-import { ChannelManager, parseExtraData, type RpcContext } from './rpc-context.js';
+import { ChannelManager, parseExtraData, type RpcContext, splitAddress } from './rpc-context.js';
 
 /** The Seata release dtx answers registrations with. */
 export const COMPAT_VERSION = '2.2.0';
@@ -298,7 +298,8 @@ export class Coordinator {
 
   private registerTm(session: Session, msg: Extract<SingleMessage, { typeCode: 101 }>): SingleMessage {
     const extra = parseExtraData(msg.extraData);
-    const ip = extra.get('ip') ?? session.remoteAddress;
+    // The signed ip is the client's; remoteAddress is `ip:port`, so only its ip part may stand in.
+    const ip = extra.get('ip') ?? splitAddress(session.remoteAddress).ip;
     const refused = this.checkAuth(extra, msg.transactionServiceGroup, ip);
     if (refused) {
       this.logger.warn({ peer: session.remoteAddress, reason: refused }, 'TM registration refused');
@@ -317,7 +318,7 @@ export class Coordinator {
     const refused = this.checkAuth(
       extra,
       msg.transactionServiceGroup,
-      extra.get('ip') ?? session.remoteAddress,
+      extra.get('ip') ?? splitAddress(session.remoteAddress).ip,
     );
     if (refused) {
       this.logger.warn({ peer: session.remoteAddress, reason: refused }, 'RM registration refused');
@@ -808,14 +809,23 @@ export class Coordinator {
         this.logger.error({ err, xid: g.xid }, 'could not record transaction end');
       });
     } else {
-      this.forget(g);
+      // Kept in memory as well as in the store (Seata's onFailEnd keeps the session), so
+      // GlobalStatus answers the failure instead of Finished and late branches are refused as
+      // not active; restore() loads such sessions after a restart the same way.
+      this.releaseOpenSlot(g);
       await this.store.write({ op: 'globalUpdate', xid: g.xid, status, active: false }, true);
     }
   }
 
   private forget(g: GlobalSession): void {
     this.sessions.delete(g.xid);
+    this.releaseOpenSlot(g);
+  }
+
+  /** The transaction no longer counts against its client's maxOpenTransactionsPerClient. */
+  private releaseOpenSlot(g: GlobalSession): void {
     const client = openedBy.get(g);
+    openedBy.delete(g);
     if (client !== undefined) {
       const n = (this.openPerClient.get(client) ?? 1) - 1;
       if (n <= 0) this.openPerClient.delete(client);

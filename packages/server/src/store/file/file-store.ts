@@ -1,12 +1,17 @@
 /**
- * The embedded default store: an append-only session log in `sessionStore/`.
+ * The embedded default store: a session log in `sessionStore/`.
  *
- * Each record is `u32 length | u32 crc32(payload) | payload` (payload = the record's JSON).
+ * Each record is `u32 length | u32 generation | u32 crc32(generation + payload) | payload`
+ * (payload = the record's JSON; generation = the segment's number). The log lives in a
+ * preallocated segment written in place, so a durable write changes no file metadata and costs
+ * one O_DSYNC write (no journal commit for a new file size). Segments are recycled: a record
+ * from an older generation marks the end of the log, so a reused file needs no zero-filling.
  * Records written in the same event-loop turn, and while the previous write is on its way to
- * disk, go out in one write and share one fdatasync (group commit). A durable write's promise
- * settles only after that fdatasync; others settle when written. On open the log is replayed up
- * to the first torn or corrupt record, which is cut off. When the log has grown past a threshold
- * it is compacted: the live sessions are written to a new file, synced and renamed into place.
+ * disk, go out in one write (group commit). A durable write's promise settles only after its
+ * batch is on disk; others settle when written. On open the log is replayed up to the first
+ * record of another generation, or a torn or corrupt one. When a segment fills up, the live
+ * sessions are written to the spare segment, which is renamed into place as the next
+ * generation, and the old segment becomes the spare: compaction.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -21,56 +26,81 @@ export interface FileStoreOptions {
   /** @default './sessionStore' (Seata's store.file.dir) */
   dir: string;
   /**
-   * Log bytes written since the last compaction that trigger the next one.
-   * @default 64 MiB
+   * Size of one log segment; when it is full the live sessions are compacted into the next.
+   * @default 32 MiB
    */
   compactThresholdBytes: number;
   /**
-   * fdatasync before a durable write settles. Off only for benchmarks that want to see the cost.
+   * Wait for the disk before a durable write settles. Off only for benchmarks that want to see the cost.
    * @default true
    */
   sync: boolean;
+  /**
+   * Group-commit writes on their way to disk at once, at disjoint offsets. Batches are still
+   * acknowledged strictly in order, so replay (which stops at the first gap) never loses an
+   * acknowledged record.
+   * @default 2
+   */
+  maxWritesInFlight: number;
 }
 
 /** Defaults of FileStoreOptions. */
 export const DEFAULT_FILE_STORE_OPTIONS: Readonly<FileStoreOptions> = Object.freeze({
   dir: './sessionStore',
-  compactThresholdBytes: 64 * 1024 * 1024,
+  compactThresholdBytes: 32 * 1024 * 1024,
   sync: true,
+  maxWritesInFlight: 2,
 });
 
-const HEADER = 8;
+const HEADER = 12;
+const SPARE = 'dtx-session.spare';
 const LOG_PATTERN = /^dtx-session-(\d+)\.log$/;
+const MIN_SEGMENT = 64 * 1024;
+const ZERO_CHUNK = 1024 * 1024;
 
 interface Waiter {
   resolve(): void;
   reject(err: Error): void;
 }
 
+/** One group-commit write on its way to disk. */
+interface Batch {
+  done: boolean;
+  error: Error | null;
+  durable: Waiter[];
+  lazy: Waiter[];
+}
+
 function storeError(message: string, cause?: unknown): TransactionError {
   return new TransactionError('FailedStore', message, { cause });
 }
 
-/** Encodes one record. */
-export function encodeRecord(payload: string): Buffer {
+/** Encodes one record of segment `generation`. */
+export function encodeRecord(payload: string, generation: number): Buffer {
   const body = Buffer.from(payload, 'utf8');
   const out = Buffer.allocUnsafe(HEADER + body.length);
   out.writeUInt32BE(body.length, 0);
-  out.writeUInt32BE(zlib.crc32(body), 4);
+  out.writeUInt32BE(generation, 4);
   body.copy(out, HEADER);
+  out.writeUInt32BE(zlib.crc32(body, zlib.crc32(out.subarray(4, 8))), 8);
   return out;
 }
 
-/** Reads records from a log image; stops at the first incomplete or corrupt one. */
-export function readRecords(data: Buffer): { ops: StoreOp[]; validLength: number } {
+/**
+ * Reads the records of segment `generation` from a log image; stops at a zero length (unused
+ * space), a record of another generation (a recycled segment's old content), or an incomplete
+ * or corrupt record.
+ */
+export function readRecords(data: Buffer, generation: number): { ops: StoreOp[]; validLength: number } {
   const ops: StoreOp[] = [];
   let at = 0;
   while (data.length - at >= HEADER) {
     const len = data.readUInt32BE(at);
-    const crc = data.readUInt32BE(at + 4);
-    if (data.length - at - HEADER < len) break;
+    const gen = data.readUInt32BE(at + 4);
+    const crc = data.readUInt32BE(at + 8);
+    if (len === 0 || gen !== generation || data.length - at - HEADER < len) break;
     const body = data.subarray(at + HEADER, at + HEADER + len);
-    if (zlib.crc32(body) !== crc) break;
+    if (zlib.crc32(body, zlib.crc32(data.subarray(at + 4, at + 8))) !== crc) break;
     try {
       ops.push(opFromJson(body.toString('utf8')));
     } catch {
@@ -81,6 +111,32 @@ export function readRecords(data: Buffer): { ops: StoreOp[]; validLength: number
   return { ops, validLength: at };
 }
 
+/** Writes `size` zero bytes into a new file and syncs it, so later in-place writes allocate nothing. */
+async function preallocate(file: string, size: number): Promise<void> {
+  const handle = await fs.promises.open(file, 'w');
+  try {
+    const zeros = Buffer.alloc(Math.min(ZERO_CHUNK, size));
+    for (let at = 0; at < size; at += zeros.length) {
+      await handle.write(zeros, 0, Math.min(zeros.length, size - at), at);
+    }
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function preallocateSync(file: string, size: number): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    const zeros = Buffer.alloc(Math.min(ZERO_CHUNK, size));
+    for (let at = 0; at < size; at += zeros.length)
+      fs.writeSync(fd, zeros, 0, Math.min(zeros.length, size - at), at);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /** The session log. */
 export class FileStore implements TransactionStore {
   readonly kind = 'file';
@@ -88,22 +144,31 @@ export class FileStore implements TransactionStore {
   readonly options: FileStoreOptions;
   /** The store's own copy of the live sessions, for compaction and queries. */
   private readonly live = new Map<string, GlobalSession>();
+  /** The current segment, plain and O_DSYNC (a write on the latter returns once on disk). */
   private fd: number | null = null;
+  private fdSync: number | null = null;
   private seq = 0;
+  private segmentSize: number;
+  private position = 0;
+  /** The spare segment, zero-filled in the background the first time: its size once ready. */
+  private next: Promise<number> | null = null;
+  private spareReady = 0;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private waiters: Waiter[] = [];
   private lazyWaiters: Waiter[] = [];
-  private writing = false;
+  /** Batches written but not yet acknowledged, oldest first. */
+  private readonly inFlight: Batch[] = [];
+  private compacting = false;
   private scheduled = false;
-  private bytesSinceCompaction = 0;
   private failure: Error | null = null;
   private idleWaiters: Array<() => void> = [];
-  /** fdatasync calls made, and records written: the group-commit ratio, for metrics. */
+  /** Durable writes (each one disk wait), records, writes and compactions: the group-commit ratio. */
   readonly stats = { syncs: 0, records: 0, writes: 0, compactions: 0 };
 
   constructor(options: Partial<FileStoreOptions> = {}) {
     this.options = { ...DEFAULT_FILE_STORE_OPTIONS, ...options };
+    this.segmentSize = Math.max(MIN_SEGMENT, this.options.compactThresholdBytes);
   }
 
   private fileName(seq: number): string {
@@ -112,12 +177,15 @@ export class FileStore implements TransactionStore {
 
   async open(): Promise<GlobalSession[]> {
     await fs.promises.mkdir(this.options.dir, { recursive: true });
-    const files = (await fs.promises.readdir(this.options.dir))
+    const names = await fs.promises.readdir(this.options.dir);
+    const seqs = names
       .map((f) => LOG_PATTERN.exec(f))
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => Number(m[1]))
       .sort((a, b) => a - b);
-    this.seq = files.at(-1) ?? 1;
+    for (const n of names)
+      if (n.endsWith('.tmp')) await fs.promises.rm(path.join(this.options.dir, n), { force: true });
+    this.seq = seqs.at(-1) ?? 1;
     const file = this.fileName(this.seq);
     let data: Buffer = Buffer.alloc(0);
     try {
@@ -125,30 +193,87 @@ export class FileStore implements TransactionStore {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storeError(`cannot read ${file}`, err);
     }
-    const { ops, validLength } = readRecords(data);
+    const { ops, validLength } = readRecords(data, this.seq);
     for (const op of ops) applyOp(this.live, op);
-    if (validLength < data.length) {
-      // A torn tail from a crash mid-write: nothing after it was ever acknowledged as durable.
-      await fs.promises.truncate(file, validLength);
+    if (data.length < this.segmentSize) {
+      // A new store, or a log from before preallocation: lay out a full zeroed segment and rewrite the valid prefix.
+      const image = data.subarray(0, validLength);
+      preallocateSync(`${file}.tmp`, Math.max(this.segmentSize, image.length * 2));
+      const fd = fs.openSync(`${file}.tmp`, 'r+');
+      try {
+        fs.writeSync(fd, image, 0, image.length, 0);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(`${file}.tmp`, file);
+      syncDir(this.options.dir);
+    } else {
+      // Debris after the valid prefix (a torn record, a recycled segment's old records) is
+      // overwritten by the next writes; its generation or checksum stops any later replay there.
+      this.segmentSize = data.length;
     }
-    this.fd = fs.openSync(file, 'a');
-    this.bytesSinceCompaction = validLength;
-    // Older files left by a compaction interrupted after its rename.
-    for (const s of files) if (s < this.seq) await fs.promises.rm(this.fileName(s), { force: true });
+    this.openSegment(file);
+    this.position = validLength;
+    // An older segment left by a compaction interrupted after its rename becomes the spare.
+    for (const s of seqs.filter((x) => x < this.seq)) {
+      if (s === this.seq - 1) fs.renameSync(this.fileName(s), path.join(this.options.dir, SPARE));
+      else await fs.promises.rm(this.fileName(s), { force: true });
+    }
+    this.ensureSpare();
     return [...this.live.values()].map((g) => globalFromJson(globalToJson(g)));
+  }
+
+  private openSegment(file: string): void {
+    this.fd = fs.openSync(file, 'r+');
+    this.fdSync = this.options.sync ? fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_DSYNC) : this.fd;
+  }
+
+  private closeSegment(): void {
+    if (this.fdSync !== null && this.fdSync !== this.fd) fs.closeSync(this.fdSync);
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = this.fdSync = null;
+  }
+
+  /**
+   * Makes sure a spare segment of the current size exists, zero-filling one in the background
+   * only the first time (afterwards compaction recycles the old segment).
+   */
+  private ensureSpare(): void {
+    const spare = path.join(this.options.dir, SPARE);
+    let size = 0;
+    try {
+      size = fs.statSync(spare).size;
+    } catch {
+      // none yet
+    }
+    if (size >= this.segmentSize) {
+      this.spareReady = size;
+      this.next = Promise.resolve(size);
+      return;
+    }
+    const want = this.segmentSize;
+    this.spareReady = 0;
+    this.next = preallocate(`${spare}.tmp`, want)
+      .then(() => {
+        fs.renameSync(`${spare}.tmp`, spare);
+        this.spareReady = Math.max(this.spareReady, want);
+        return want;
+      })
+      .catch(() => 0); // no spare yet: a compaction zero-fills one itself
   }
 
   write(op: StoreOp, durable: boolean): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.fd === null) return Promise.reject(storeError('file store is not open'));
     applyOp(this.live, op);
-    const record = encodeRecord(opToJson(op));
+    const record = encodeRecord(opToJson(op), this.seq);
     this.pending.push(record);
     this.pendingBytes += record.length;
     const p = new Promise<void>((resolve, reject) => {
       (durable ? this.waiters : this.lazyWaiters).push({ resolve, reject });
     });
-    if (!this.writing && !this.scheduled) {
+    if (this.inFlight.length < this.options.maxWritesInFlight && !this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
     }
@@ -157,104 +282,144 @@ export class FileStore implements TransactionStore {
 
   private flush(): void {
     this.scheduled = false;
-    if (this.writing || this.pending.length === 0) return;
-    this.writing = true;
-    const data =
-      this.pending.length === 1
-        ? (this.pending[0] as Buffer)
-        : Buffer.concat(this.pending, this.pendingBytes);
-    const records = this.pending.length;
-    const durable = this.waiters;
-    const lazy = this.lazyWaiters;
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.waiters = [];
-    this.lazyWaiters = [];
-    const fd = this.fd as number;
-    const fail = (err: Error) => {
-      this.failure = storeError(`session log write failed: ${err.message}`, err);
-      for (const w of durable) w.reject(this.failure);
-      for (const w of lazy) w.reject(this.failure);
-      this.writing = false;
-      this.notifyIdle();
-    };
-    writeAll(fd, data, (err) => {
-      if (err) return fail(err);
-      this.stats.records += records;
-      this.stats.writes++;
-      this.bytesSinceCompaction += data.length;
-      const done = () => {
-        for (const w of durable) w.resolve();
-        for (const w of lazy) w.resolve();
-        this.afterFlush();
-      };
-      if (durable.length === 0 || !this.options.sync) return done();
-      fs.fdatasync(fd, (syncErr) => {
-        if (syncErr) return fail(syncErr);
-        this.stats.syncs++;
-        done();
-      });
-    });
-  }
-
-  private afterFlush(): void {
-    if (this.bytesSinceCompaction >= this.options.compactThresholdBytes) {
+    if (this.failure) return this.rejectPending(this.failure);
+    if (
+      this.pending.length === 0 ||
+      this.compacting ||
+      this.inFlight.length >= this.options.maxWritesInFlight
+    )
+      return;
+    if (this.position + this.pendingBytes > this.segmentSize) {
+      // The segment is full. Once the writes in flight have landed, the snapshot of the live
+      // sessions (which already include the queued changes) goes to the next segment, so the
+      // queued batch needs no write of its own.
+      if (this.inFlight.length > 0) return; // retried when they complete
       try {
         this.compact();
       } catch (err) {
         this.failure = storeError(`compaction failed: ${(err as Error).message}`, err);
+        return this.rejectPending(this.failure);
+      }
+      this.stats.records += this.pending.length;
+      const waiters = [...this.waiters, ...this.lazyWaiters];
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.waiters = [];
+      this.lazyWaiters = [];
+      for (const w of waiters) w.resolve();
+      this.notifyIdle();
+      return;
+    }
+    const data =
+      this.pending.length === 1
+        ? (this.pending[0] as Buffer)
+        : Buffer.concat(this.pending, this.pendingBytes);
+    const batch: Batch = { done: false, error: null, durable: this.waiters, lazy: this.lazyWaiters };
+    this.stats.records += this.pending.length;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.waiters = [];
+    this.lazyWaiters = [];
+    this.inFlight.push(batch);
+    // A batch with a durable record goes through the O_DSYNC descriptor: one threadpool hop that
+    // returns when the bytes are on disk, instead of a write and then an fdatasync.
+    const fd = (batch.durable.length > 0 ? this.fdSync : this.fd) as number;
+    const at = this.position;
+    this.position += data.length;
+    this.stats.writes++;
+    if (batch.durable.length > 0 && this.options.sync) this.stats.syncs++;
+    writeAll(fd, data, at, (err) => {
+      batch.done = true;
+      batch.error = err;
+      this.settle();
+    });
+  }
+
+  /** Acknowledges finished batches in order; a failed batch fails the store. */
+  private settle(): void {
+    while (this.inFlight.length > 0 && (this.inFlight[0] as Batch).done) {
+      const batch = this.inFlight.shift() as Batch;
+      if (batch.error && !this.failure)
+        this.failure = storeError(`session log write failed: ${batch.error.message}`, batch.error);
+      for (const w of [...batch.durable, ...batch.lazy]) {
+        if (this.failure) w.reject(this.failure);
+        else w.resolve();
       }
     }
-    this.writing = false;
     if (this.pending.length > 0) this.flush();
     else this.notifyIdle();
   }
 
+  private rejectPending(err: Error): void {
+    for (const w of [...this.waiters, ...this.lazyWaiters]) w.reject(err);
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.waiters = [];
+    this.lazyWaiters = [];
+    this.notifyIdle();
+  }
+
   /**
-   * Writes the live sessions to the next log file, syncs it and the directory, then switches
-   * appends to it and deletes the old one. Runs between group commits, so no write is lost.
+   * Writes the live sessions to the start of the next segment with O_DSYNC, renames it into
+   * place, syncs the directory, switches to it and deletes the old segment. Runs between group
+   * commits, so no write is lost; a crash at any step leaves either the old or the new segment
+   * complete.
    */
   private compact(): void {
-    const next = this.seq + 1;
-    const tmp = `${this.fileName(next)}.tmp`;
+    const generation = this.seq + 1;
     const parts: Buffer[] = [];
-    for (const g of this.live.values()) {
-      parts.push(encodeRecord(opToJson({ op: 'globalAdd', global: g })));
-    }
+    for (const g of this.live.values())
+      parts.push(encodeRecord(opToJson({ op: 'globalAdd', global: g }), generation));
     const image = Buffer.concat(parts);
-    const fd = fs.openSync(tmp, 'w');
+    // Keep room to grow: a live set larger than half a segment doubles the segment size.
+    let nextSize = this.segmentSize;
+    while (image.length * 2 > nextSize) nextSize *= 2;
+    const spare = path.join(this.options.dir, SPARE);
+    if (this.spareReady < nextSize) {
+      preallocateSync(spare, nextSize);
+      this.spareReady = nextSize;
+    }
+    const fd = fs.openSync(spare, fs.constants.O_RDWR | fs.constants.O_DSYNC);
     try {
       let off = 0;
-      while (off < image.length) off += fs.writeSync(fd, image, off);
-      fs.fdatasyncSync(fd);
+      while (off < image.length) off += fs.writeSync(fd, image, off, image.length - off, off);
+      // End the new generation explicitly, in case the recycled bytes after it are a zero-length gap.
+      fs.writeSync(fd, Buffer.alloc(HEADER), 0, HEADER, image.length);
     } finally {
       fs.closeSync(fd);
     }
-    fs.renameSync(tmp, this.fileName(next));
+    const nextFile = this.fileName(generation);
+    fs.renameSync(spare, nextFile);
     syncDir(this.options.dir);
-    fs.closeSync(this.fd as number);
+    this.closeSegment();
     const old = this.fileName(this.seq);
-    this.seq = next;
-    this.fd = fs.openSync(this.fileName(next), 'a');
-    fs.rmSync(old, { force: true });
-    this.bytesSinceCompaction = image.length;
+    const oldSize = this.segmentSize;
+    this.segmentSize = nextSize;
+    this.seq = generation;
+    this.openSegment(nextFile);
+    this.position = image.length;
+    // The old segment is the next spare: no zero-filling, its records carry an older generation.
+    fs.renameSync(old, spare);
+    this.spareReady = oldSize;
+    this.next = Promise.resolve(oldSize);
     this.stats.compactions++;
   }
 
   /** Forces a compaction now (the CLI and tests use it). */
   async compactNow(): Promise<void> {
     await this.idle();
-    this.writing = true;
+    await this.next;
+    this.compacting = true;
     try {
       this.compact();
     } finally {
-      this.writing = false;
+      this.compacting = false;
       if (this.pending.length > 0) this.flush();
     }
   }
 
   private notifyIdle(): void {
-    if (this.writing || this.pending.length > 0) return;
+    if (this.inFlight.length > 0 || this.pending.length > 0) return;
     const w = this.idleWaiters;
     this.idleWaiters = [];
     for (const f of w) f();
@@ -262,7 +427,7 @@ export class FileStore implements TransactionStore {
 
   /** Resolves when everything queued has been written. */
   idle(): Promise<void> {
-    if (!this.writing && this.pending.length === 0) return Promise.resolve();
+    if (this.inFlight.length === 0 && this.pending.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -294,16 +459,22 @@ export class FileStore implements TransactionStore {
       this.flush();
     }
     await this.idle();
+    await this.next;
     if (this.options.sync) fs.fdatasyncSync(this.fd);
-    fs.closeSync(this.fd);
-    this.fd = null;
+    this.closeSegment();
   }
 }
 
-function writeAll(fd: number, data: Buffer, cb: (err: Error | null) => void, offset = 0): void {
-  fs.write(fd, data, offset, data.length - offset, null, (err, written) => {
+function writeAll(
+  fd: number,
+  data: Buffer,
+  position: number,
+  cb: (err: Error | null) => void,
+  offset = 0,
+): void {
+  fs.write(fd, data, offset, data.length - offset, position + offset, (err, written) => {
     if (err) return cb(err);
-    if (offset + written < data.length) return writeAll(fd, data, cb, offset + written);
+    if (offset + written < data.length) return writeAll(fd, data, position, cb, offset + written);
     cb(null);
   });
 }

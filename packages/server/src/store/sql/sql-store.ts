@@ -1,0 +1,697 @@
+/**
+ * The DB-mode session store (Seata's `store.mode=db`, DataBaseTransactionStoreManager) over
+ * PostgreSQL or MySQL/MariaDB, in Seata's own tables (see schema.ts), shared by every TC that
+ * points at the same database.
+ *
+ * Writes are batched across transactions, as the file store group-commits: write() queues the
+ * operation; one flusher at a time takes everything queued and applies it in ONE SQL transaction
+ * of multi-row statements (see batch-plan.ts for why the order inserts, updates, deletes is
+ * safe). Every operation's promise settles after its batch's COMMIT, durable or not. While a
+ * batch is in flight new operations queue for the next, so under load a batch carries many
+ * transactions and one transaction costs a fraction of a round trip. A failed batch rejects its
+ * operations with FailedStore and the next batch runs as usual: a database blip fails the
+ * requests it touched, not the TC.
+ *
+ * Seata's branch_table has no lock_key or begin_time column: a branch read back has lockKey null
+ * (its row locks live in lock_table, see SqlLockManager) and beginTime = its row's gmt_create.
+ * `active` is not a column either; it reads back as `status === Begin`.
+ */
+import { createHash } from 'node:crypto';
+import {
+  bool,
+  ConfigError,
+  integerIn,
+  oneOf,
+  parseOptions,
+  str,
+  TransactionError,
+  type Validator,
+} from '@dtx/core';
+import { BranchType, GlobalStatus } from '@dtx/protocol';
+import type { BranchSession, GlobalSession } from '../../session/global-session.js';
+import type { SessionQuery, StoreOp, TransactionStore } from '../transaction-store.js';
+import { type BatchPlan, BatchPlanner, type Change, toChange } from './batch-plan.js';
+import { createMysqlDialect } from './mysql-dialect.js';
+import { createPostgresDialect } from './postgres-dialect.js';
+import { applySchema, DEFAULT_SQL_TABLE_NAMES, missingTables, type SqlTableNames } from './schema.js';
+import {
+  type SqlConnection,
+  type SqlConnectOptions,
+  type SqlDialect,
+  type SqlDialectName,
+  type SqlRow,
+  type SqlValue,
+  TABLE_NAME_PATTERN,
+} from './sql-dialect.js';
+
+/** SQL store options (Seata's `store.db.*` keys where they exist). */
+export interface SqlStoreOptions extends SqlTableNames {
+  /** `store.db.dbType`: 'mysql' (MySQL and MariaDB) or 'postgres'. @default 'mysql' */
+  dialect: SqlDialectName;
+  /**
+   * Seata's `store.db.url`: `jdbc:mysql://host:3306/seata?…`, `jdbc:postgresql://host:5432/seata`,
+   * or `mysql://user:pw@host/db`, `postgres://…`. When set, host, port and database come from it,
+   * and user and password too unless set here; its query parameters are ignored (driver settings
+   * go in `driver`). @default null
+   */
+  url: string | null;
+  /** @default '127.0.0.1' */
+  host: string;
+  /** null: 5432 for postgres, 3306 for mysql. @default null */
+  port: number | null;
+  /** `store.db.user`; null: the URL's, else 'postgres' for postgres, 'root' for mysql. @default null */
+  user: string | null;
+  /** `store.db.password`; null: the URL's, else none. @default null */
+  password: string | null;
+  /** @default 'seata' */
+  database: string;
+  /** Pooled connections (`store.db.maxConn`); the flusher uses one, reads and locks the rest. @default 8 */
+  poolSize: number;
+  /** Most operations applied in one SQL transaction; the rest wait for the next. @default 1000 */
+  batchSize: number;
+  /** Create missing tables (and seed rows) on open. Off in production: run `dtx server schema`. @default false */
+  createSchema: boolean;
+  /** Passed unchanged to pg's Pool or mysql2's createPool (ssl, connectTimeout, pg `options`, …). @default {} */
+  driver: Record<string, unknown>;
+}
+
+/** Defaults of SqlStoreOptions. */
+export const DEFAULT_SQL_STORE_OPTIONS: Readonly<SqlStoreOptions> = Object.freeze({
+  dialect: 'mysql',
+  url: null,
+  host: '127.0.0.1',
+  port: null,
+  user: null,
+  password: null,
+  database: 'seata',
+  poolSize: 8,
+  batchSize: 1000,
+  createSchema: false,
+  driver: {},
+  ...DEFAULT_SQL_TABLE_NAMES,
+});
+
+function nullable<V>(inner: Validator<V>): Validator<V | null> {
+  return (value, key) => (value === null ? null : inner(value, key));
+}
+
+const tableName: Validator<string> = (value, key) => {
+  if (typeof value !== 'string' || !TABLE_NAME_PATTERN.test(value)) {
+    throw new ConfigError(
+      key,
+      `${key} must be a table name (letters, digits, _; optionally schema.table), got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+};
+
+const plainObject: Validator<Record<string, unknown>> = (value, key) => {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new ConfigError(key, `${key} must be an object`);
+  return value as Record<string, unknown>;
+};
+
+/** Merges and checks SQL store options; a bad value throws ConfigError naming `store.db.<key>`. */
+export function parseSqlStoreOptions(input?: Partial<SqlStoreOptions>, prefix = 'store.db'): SqlStoreOptions {
+  const o = parseOptions(
+    DEFAULT_SQL_STORE_OPTIONS as SqlStoreOptions,
+    input,
+    {
+      dialect: oneOf('mysql', 'postgres'),
+      url: nullable(str()),
+      host: str(),
+      port: nullable(integerIn(1, 65535)),
+      user: nullable(str()),
+      password: nullable((value, key) => {
+        if (typeof value !== 'string') throw new ConfigError(key, `${key} must be a string`);
+        return value;
+      }),
+      database: str(),
+      poolSize: integerIn(1, 1000),
+      batchSize: integerIn(1, 100_000),
+      createSchema: bool(),
+      driver: plainObject,
+      globalTable: tableName,
+      branchTable: tableName,
+      lockTable: tableName,
+      distributedLockTable: tableName,
+    },
+    prefix,
+  );
+  connectOptions(o, prefix);
+  return o;
+}
+
+const URL_DIALECTS: Readonly<Record<string, SqlDialectName>> = {
+  'mysql:': 'mysql',
+  'mariadb:': 'mysql',
+  'postgres:': 'postgres',
+  'postgresql:': 'postgres',
+};
+
+/** Where to connect: the URL's parts, overridden by explicit user/password, then defaults. */
+export function connectOptions(o: SqlStoreOptions, prefix = 'store.db'): SqlConnectOptions {
+  let host = o.host;
+  let port = o.port;
+  let database = o.database;
+  let user: string | null = null;
+  let password: string | null = null;
+  if (o.url !== null) {
+    const key = `${prefix}.url`;
+    let url: URL;
+    try {
+      url = new URL(o.url.replace(/^jdbc:/i, ''));
+    } catch {
+      throw new ConfigError(
+        key,
+        `${key} is not a database URL (jdbc:mysql://host:3306/db, postgres://host/db, …)`,
+      );
+    }
+    const dialect = URL_DIALECTS[url.protocol.toLowerCase()];
+    if (dialect === undefined)
+      throw new ConfigError(key, `${key} must be a mysql: or postgresql: URL, got ${url.protocol}`);
+    if (dialect !== o.dialect)
+      throw new ConfigError(key, `${key} is a ${dialect} URL but ${prefix}.dialect is ${o.dialect}`);
+    if (url.hostname !== '') host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    if (url.port !== '') port = Number(url.port);
+    const path = decodeURIComponent(url.pathname.replace(/^\//, ''));
+    if (path !== '') database = path;
+    if (url.username !== '') user = decodeURIComponent(url.username);
+    if (url.password !== '') password = decodeURIComponent(url.password);
+  }
+  return {
+    host,
+    port: port ?? (o.dialect === 'postgres' ? 5432 : 3306),
+    user: o.user ?? user ?? (o.dialect === 'postgres' ? 'postgres' : 'root'),
+    password: o.password ?? password ?? '',
+    database,
+    poolSize: o.poolSize,
+    driver: o.driver,
+  };
+}
+
+/** Opens the driver pool the options describe. */
+export function createSqlDialect(o: SqlStoreOptions): SqlDialect {
+  const connect = connectOptions(o);
+  return o.dialect === 'postgres' ? createPostgresDialect(connect) : createMysqlDialect(connect);
+}
+
+/** Rows per multi-row statement, at most. */
+const ROWS_PER_STATEMENT = 1000;
+
+const GLOBAL_COLUMNS = [
+  'xid',
+  'transaction_id',
+  'status',
+  'application_id',
+  'transaction_service_group',
+  'transaction_name',
+  'timeout',
+  'begin_time',
+  'application_data',
+] as const;
+
+const BRANCH_COLUMNS = [
+  'branch_id',
+  'xid',
+  'transaction_id',
+  'resource_group_id',
+  'resource_id',
+  'branch_type',
+  'status',
+  'client_id',
+  'application_data',
+] as const;
+
+/** distributed_lock.lock_value is VARCHAR(20) and lock_key CHAR(20) in Seata's schema. */
+const LOCK_VALUE_MAX = 20;
+
+interface Pending {
+  change: Change;
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+interface Statement {
+  sql: string;
+  params: SqlValue[];
+}
+
+/** Placeholder numbering for one statement. */
+class Params {
+  readonly values: SqlValue[] = [];
+  constructor(private readonly db: SqlDialect) {}
+  add(value: SqlValue, type?: 'bigint' | 'smallint' | 'varchar'): string {
+    this.values.push(value);
+    return this.db.param(this.values.length, type);
+  }
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+function storeError(message: string, cause?: unknown): TransactionError {
+  return new TransactionError('FailedStore', message, cause === undefined ? {} : { cause });
+}
+
+const BRANCH_TYPES = BranchType as Readonly<Record<string, BranchSession['branchType']>>;
+
+function str0(v: unknown): string | null {
+  return v === null || v === undefined ? null : String(v);
+}
+
+/**
+ * Seata's distributed_lock.lock_value holds 20 characters; Seata writes `ip:port` there. A longer
+ * owner (an IPv6 or host name address) is kept readable and unique: its head plus a hash.
+ */
+export function taskLockValue(owner: string): string {
+  if (owner.length <= LOCK_VALUE_MAX) return owner;
+  return `${owner.slice(0, 11)}~${createHash('sha1').update(owner).digest('hex').slice(0, 8)}`;
+}
+
+/** The SQL session store. */
+export class SqlStore implements TransactionStore {
+  readonly kind: SqlDialectName;
+  readonly shared = true;
+  readonly options: SqlStoreOptions;
+  /** The pool, shared with SqlLockManager. */
+  readonly db: SqlDialect;
+  /** Batches, operations and round trips (BEGIN and COMMIT included), for metrics and tests. */
+  readonly stats = { batches: 0, ops: 0, roundTrips: 0, failedBatches: 0 };
+  private readonly t: Record<keyof SqlTableNames, string>;
+  private queue: Pending[] = [];
+  private flushing = false;
+  private scheduled = false;
+  /** Operations queued and operations settled so far: reads wait for the writes before them. */
+  private enqueued = 0;
+  private settled = 0;
+  private barriers: Array<{ at: number; resolve(): void }> = [];
+  private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
+  private closing: Promise<void> | null = null;
+
+  /** `db` replaces the pool the options describe (tests, or a pool shared with other code). */
+  constructor(options: Partial<SqlStoreOptions> = {}, db?: SqlDialect) {
+    this.options = parseSqlStoreOptions(options);
+    this.kind = this.options.dialect;
+    this.db = db ?? createSqlDialect(this.options);
+    const o = this.options;
+    this.t = {
+      globalTable: this.db.table(o.globalTable),
+      branchTable: this.db.table(o.branchTable),
+      lockTable: this.db.table(o.lockTable),
+      distributedLockTable: this.db.table(o.distributedLockTable),
+    };
+  }
+
+  private where(): string {
+    const c = connectOptions(this.options);
+    return `${this.kind} at ${c.host}:${c.port}/${c.database}`;
+  }
+
+  async open(): Promise<GlobalSession[]> {
+    if (this.state !== 'new') throw storeError(`the ${this.kind} store was already opened`);
+    const tables = {
+      globalTable: this.options.globalTable,
+      branchTable: this.options.branchTable,
+      lockTable: this.options.lockTable,
+      distributedLockTable: this.options.distributedLockTable,
+    };
+    try {
+      if (this.options.createSchema) await applySchema(this.db, tables);
+      const missing = await missingTables(this.db, tables);
+      if (missing.length > 0) {
+        const [key, name] = missing[0] as [string, string];
+        throw new ConfigError(
+          key,
+          `table ${name} does not exist in ${this.where()}${
+            missing.length > 1
+              ? ` (nor ${missing
+                  .slice(1)
+                  .map((m) => m[1])
+                  .join(', ')})`
+              : ''
+          }; create the tables with \`dtx server schema --db ${this.kind}\` or set createSchema`,
+        );
+      }
+      const globals = await this.selectGlobals('', [], null);
+      await this.attachBranches(globals, null);
+      this.state = 'open';
+      return globals;
+    } catch (err) {
+      if (err instanceof ConfigError || err instanceof TransactionError) throw err;
+      throw storeError(`cannot open the ${this.where()} store: ${(err as Error).message}`, err);
+    }
+  }
+
+  write(op: StoreOp, _durable: boolean): Promise<void> {
+    if (this.state !== 'open')
+      return Promise.reject(
+        storeError(`the ${this.kind} store is ${this.state === 'new' ? 'not open' : 'closed'}`),
+      );
+    let change: Change;
+    try {
+      // Copied now, as the file store serialises its record now: the session object changes on.
+      change = toChange(op);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ change, resolve, reject });
+      this.enqueued++;
+      if (!this.flushing && !this.scheduled) {
+        this.scheduled = true;
+        // Operations written in this event-loop turn join the first batch.
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.scheduled = false;
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.queue.length > 0) {
+        const planner = new BatchPlanner();
+        let n = 0;
+        while (
+          n < this.queue.length &&
+          n < this.options.batchSize &&
+          planner.accept((this.queue[n] as Pending).change)
+        )
+          n++;
+        const batch = this.queue.splice(0, n);
+        try {
+          await this.applyPlan(planner.plan());
+          this.stats.batches++;
+          this.stats.ops += batch.length;
+          for (const p of batch) p.resolve();
+        } catch (err) {
+          this.stats.failedBatches++;
+          const failure = storeError(
+            `${this.kind} batch of ${batch.length} operations failed: ${(err as Error).message}`,
+            err,
+          );
+          for (const p of batch) p.reject(failure);
+        }
+        this.settled += batch.length;
+        this.releaseBarriers();
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private releaseBarriers(): void {
+    if (this.barriers.length === 0) return;
+    const waiting: typeof this.barriers = [];
+    for (const b of this.barriers) {
+      if (b.at <= this.settled) b.resolve();
+      else waiting.push(b);
+    }
+    this.barriers = waiting;
+  }
+
+  /** Resolves once every operation queued before the call has settled. */
+  private drained(): Promise<void> {
+    const at = this.enqueued;
+    if (this.settled >= at) return Promise.resolve();
+    return new Promise((resolve) => this.barriers.push({ at, resolve }));
+  }
+
+  /** The statements of a batch, in the order inserts, updates, deletes. */
+  private statements(plan: BatchPlan): Statement[] {
+    const out: Statement[] = [];
+    const db = this.db;
+    const t = this.t;
+    const perRow = (cols: number) => Math.min(ROWS_PER_STATEMENT, Math.floor(db.maxParams / cols));
+
+    for (const rows of chunks(plan.insertGlobals, perRow(GLOBAL_COLUMNS.length))) {
+      const p = new Params(db);
+      const values = rows.map(
+        (g) =>
+          `(${p.add(g.xid)}, ${p.add(g.transactionId)}, ${p.add(g.status)}, ${p.add(g.applicationId)}, ${p.add(g.transactionServiceGroup)}, ${p.add(g.transactionName)}, ${p.add(g.timeout)}, ${p.add(g.beginTime)}, ${p.add(g.applicationData)}, ${db.now(0)}, ${db.now(0)})`,
+      );
+      // An existing row (the same globalAdd replayed) takes the new values, as applyOp does.
+      const update = GLOBAL_COLUMNS.filter((c) => c !== 'xid');
+      out.push({
+        sql: `INSERT INTO ${t.globalTable} (${GLOBAL_COLUMNS.join(', ')}, gmt_create, gmt_modified) VALUES ${values.join(', ')} ${db.onConflict('xid', [...update, 'gmt_modified'])}`,
+        params: p.values,
+      });
+    }
+    for (const rows of chunks(plan.insertBranches, perRow(BRANCH_COLUMNS.length))) {
+      const p = new Params(db);
+      const values = rows.map(
+        (b) =>
+          `(${p.add(b.branchId)}, ${p.add(b.xid)}, ${p.add(b.transactionId)}, ${p.add(b.resourceGroupId)}, ${p.add(b.resourceId)}, ${p.add(b.branchType)}, ${p.add(b.status)}, ${p.add(b.clientId)}, ${p.add(b.applicationData)}, ${db.now(6)}, ${db.now(6)})`,
+      );
+      // A branch already stored is kept, as applyOp ignores a second branchAdd.
+      out.push({
+        sql: `INSERT INTO ${t.branchTable} (${BRANCH_COLUMNS.join(', ')}, gmt_create, gmt_modified) VALUES ${values.join(', ')} ${db.onConflict('branch_id', [])}`,
+        params: p.values,
+      });
+    }
+    for (const rows of chunks(plan.updateGlobals, perRow(3))) {
+      const p = new Params(db);
+      const cases = rows
+        .map((u) => `WHEN ${p.add(u.xid, 'varchar')} THEN ${p.add(u.status, 'smallint')}`)
+        .join(' ');
+      const keys = rows.map((u) => p.add(u.xid)).join(', ');
+      out.push({
+        sql: `UPDATE ${t.globalTable} SET status = CASE xid ${cases} END, gmt_modified = ${db.now(0)} WHERE xid IN (${keys})`,
+        params: p.values,
+      });
+    }
+    for (const rows of chunks(plan.updateBranches, perRow(6))) {
+      const p = new Params(db);
+      const statuses = rows
+        .map((u) => `WHEN ${p.add(u.branchId, 'bigint')} THEN ${p.add(u.status, 'smallint')}`)
+        .join(' ');
+      const data = rows
+        .map((u) => `WHEN ${p.add(u.branchId, 'bigint')} THEN ${p.add(u.applicationData, 'varchar')}`)
+        .join(' ');
+      const keys = rows.map((u) => p.add(u.branchId)).join(', ');
+      out.push({
+        sql: `UPDATE ${t.branchTable} SET status = CASE branch_id ${statuses} END, application_data = CASE branch_id ${data} END, gmt_modified = ${db.now(6)} WHERE branch_id IN (${keys})`,
+        params: p.values,
+      });
+    }
+    // Branch rows go by id, and with their global row by xid: one statement while both fit.
+    const delBranches = chunks(plan.deleteBranches, perRow(1));
+    const delGlobals = chunks(plan.deleteGlobals, perRow(1));
+    for (let i = 0; i < Math.max(delBranches.length, delGlobals.length); i++) {
+      const p = new Params(db);
+      const conds: string[] = [];
+      const ids = delBranches[i];
+      const xids = delGlobals[i];
+      if (ids) conds.push(`branch_id IN (${ids.map((b) => p.add(b)).join(', ')})`);
+      if (xids) conds.push(`xid IN (${xids.map((x) => p.add(x)).join(', ')})`);
+      out.push({ sql: `DELETE FROM ${t.branchTable} WHERE ${conds.join(' OR ')}`, params: p.values });
+    }
+    for (const xids of delGlobals) {
+      const p = new Params(db);
+      out.push({
+        sql: `DELETE FROM ${t.globalTable} WHERE xid IN (${xids.map((x) => p.add(x)).join(', ')})`,
+        params: p.values,
+      });
+    }
+    return out;
+  }
+
+  private async applyPlan(plan: BatchPlan): Promise<void> {
+    const statements = this.statements(plan);
+    if (statements.length === 0) return;
+    if (statements.length === 1) {
+      // A single statement is atomic and durable on its own (autocommit): no BEGIN/COMMIT trips.
+      const s = statements[0] as Statement;
+      this.stats.roundTrips++;
+      await this.db.query(s.sql, s.params);
+      return;
+    }
+    const conn = await this.db.connect();
+    let broken = false;
+    try {
+      await this.db.begin(conn, false);
+      this.stats.roundTrips++;
+      for (const s of statements) {
+        this.stats.roundTrips++;
+        await conn.query(s.sql, s.params);
+      }
+      this.stats.roundTrips++;
+      await conn.query('COMMIT');
+    } catch (err) {
+      broken = !(await rollback(conn));
+      throw err;
+    } finally {
+      conn.release(broken);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // reads
+
+  private async selectGlobals(
+    where: string,
+    params: SqlValue[],
+    limit: number | null,
+  ): Promise<GlobalSession[]> {
+    const sql = `SELECT ${GLOBAL_COLUMNS.join(', ')} FROM ${this.t.globalTable}${where} ORDER BY begin_time, xid${limit === null ? '' : ` LIMIT ${limit}`}`;
+    const { rows } = await this.db.query(sql, params);
+    return rows.map(toGlobal);
+  }
+
+  /** Loads the branches of `globals` (all branch rows when `xids` is null), oldest first. */
+  private async attachBranches(globals: GlobalSession[], xids: string[] | null): Promise<void> {
+    if (globals.length === 0) return;
+    const byXid = new Map(globals.map((g) => [g.xid, g]));
+    const columns = `${BRANCH_COLUMNS.join(', ')}, ${this.db.epochMs('gmt_create')} AS created_ms`;
+    const order = 'ORDER BY gmt_create, branch_id';
+    const results: SqlRow[][] = [];
+    if (xids === null) {
+      results.push((await this.db.query(`SELECT ${columns} FROM ${this.t.branchTable} ${order}`)).rows);
+    } else {
+      for (const part of chunks(xids, ROWS_PER_STATEMENT)) {
+        const p = new Params(this.db);
+        const sql = `SELECT ${columns} FROM ${this.t.branchTable} WHERE xid IN (${part.map((x) => p.add(x)).join(', ')}) ${order}`;
+        results.push((await this.db.query(sql, p.values)).rows);
+      }
+    }
+    for (const rows of results) {
+      for (const r of rows) {
+        // Rows of a global row that no longer exists are left over; they are not a session.
+        const g = byXid.get(String(r.xid));
+        if (g) g.branches.push(toBranch(r, g.beginTime));
+      }
+    }
+  }
+
+  async findGlobal(xid: string): Promise<GlobalSession | null> {
+    await this.drained();
+    const p = new Params(this.db);
+    const globals = await this.selectGlobals(` WHERE xid = ${p.add(xid)}`, p.values, null);
+    await this.attachBranches(globals, [xid]);
+    return globals[0] ?? null;
+  }
+
+  async listGlobals(query: SessionQuery = {}): Promise<GlobalSession[]> {
+    await this.drained();
+    if (query.statuses && query.statuses.length === 0) return [];
+    const limit = query.limit ?? 1000;
+    if (!Number.isInteger(limit) || limit < 0)
+      throw storeError(`listGlobals limit must be a whole number, got ${limit}`);
+    if (limit === 0) return [];
+    const p = new Params(this.db);
+    const conds: string[] = [];
+    if (query.statuses) conds.push(`status IN (${query.statuses.map((s) => p.add(s)).join(', ')})`);
+    if (query.beganBefore !== undefined) conds.push(`begin_time < ${p.add(query.beganBefore)}`);
+    const where = conds.length > 0 ? ` WHERE ${conds.join(' AND ')}` : '';
+    const globals = await this.selectGlobals(where, p.values, limit);
+    await this.attachBranches(
+      globals,
+      globals.map((g) => g.xid),
+    );
+    return globals;
+  }
+
+  /**
+   * Seata's distributed_lock (DataBaseDistributedLocker): `owner` gets `name` when the row's lease
+   * has expired or is already its own, in one conditional UPDATE, and holds it until now + ttlMs
+   * (this TC's clock, as Seata uses the TC's). A missing row is seeded first.
+   */
+  async acquireTaskLock(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    if (name.length === 0 || name.length > LOCK_VALUE_MAX)
+      throw storeError(`task lock name "${name}" must have 1..${LOCK_VALUE_MAX} characters`);
+    const value = taskLockValue(owner);
+    const table = this.t.distributedLockTable;
+    const take = async () => {
+      const now = Date.now();
+      const p = new Params(this.db);
+      const sql = `UPDATE ${table} SET lock_value = ${p.add(value)}, expire = ${p.add(now + ttlMs)} WHERE lock_key = ${p.add(name)} AND (expire IS NULL OR expire < ${p.add(now)} OR lock_value = ${p.add(value)})`;
+      return (await this.db.query(sql, p.values)).affected > 0;
+    };
+    try {
+      if (await take()) return true;
+      const p = new Params(this.db);
+      const exists = await this.db.query(
+        `SELECT lock_key FROM ${table} WHERE lock_key = ${p.add(name)}`,
+        p.values,
+      );
+      if (exists.rows.length > 0) return false;
+      const s = new Params(this.db);
+      await this.db.query(
+        `INSERT INTO ${table} (lock_key, lock_value, expire) VALUES (${s.add(name)}, ' ', 0) ${this.db.onConflict('lock_key', [])}`,
+        s.values,
+      );
+      return await take();
+    } catch (err) {
+      throw storeError(`task lock ${name}: ${(err as Error).message}`, err);
+    }
+  }
+
+  /** Waits for every queued operation, then closes the pool. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    const wasOpen = this.state === 'open';
+    this.state = 'closing';
+    this.closing = (async () => {
+      if (wasOpen) await this.drained();
+      this.state = 'closed';
+      await this.db.end();
+    })();
+    return this.closing;
+  }
+}
+
+/** Rolls back; false when the connection is unusable. */
+async function rollback(conn: SqlConnection): Promise<boolean> {
+  try {
+    await conn.query('ROLLBACK');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function toGlobal(r: SqlRow): GlobalSession {
+  const status = Number(r.status);
+  return {
+    xid: String(r.xid),
+    transactionId:
+      r.transaction_id === null || r.transaction_id === undefined ? 0n : BigInt(String(r.transaction_id)),
+    status,
+    applicationId: str0(r.application_id),
+    transactionServiceGroup: str0(r.transaction_service_group),
+    transactionName: str0(r.transaction_name),
+    timeout: Number(r.timeout ?? 0),
+    beginTime: Number(r.begin_time ?? 0),
+    applicationData: str0(r.application_data),
+    active: status === GlobalStatus.Begin,
+    branches: [],
+  };
+}
+
+function toBranch(r: SqlRow, fallbackTime: number): BranchSession {
+  const typeName = String(r.branch_type);
+  const branchType = Object.hasOwn(BRANCH_TYPES, typeName) ? BRANCH_TYPES[typeName] : undefined;
+  if (branchType === undefined)
+    throw storeError(
+      `branch ${String(r.branch_id)} of ${String(r.xid)} has unknown branch_type "${typeName}"`,
+    );
+  return {
+    branchId: BigInt(String(r.branch_id)),
+    xid: String(r.xid),
+    transactionId:
+      r.transaction_id === null || r.transaction_id === undefined ? 0n : BigInt(String(r.transaction_id)),
+    resourceGroupId: str0(r.resource_group_id),
+    resourceId: String(r.resource_id ?? ''),
+    branchType,
+    status: Number(r.status ?? 0),
+    clientId: String(r.client_id ?? ''),
+    applicationData: str0(r.application_data),
+    lockKey: null,
+    beginTime: r.created_ms === null || r.created_ms === undefined ? fallbackTime : Number(r.created_ms),
+  };
+}

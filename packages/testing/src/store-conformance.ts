@@ -1,0 +1,578 @@
+/**
+ * The session store conformance suite (STYLE rule 9; MQTT.js `test/node/abstract_store.ts`):
+ * one set of node:test cases that every TransactionStore of @dtx/server must pass (file, MySQL,
+ * PostgreSQL, Redis).
+ *
+ *   describeStoreConformance('FileStore', async () => {
+ *     const dir = await mkdtemp(...);
+ *     return { store: new FileStore({ dir }), reopen: async () => new FileStore({ dir }), cleanup: ... };
+ *   });
+ *
+ * @dtx/testing sits below @dtx/server in the build, so the store is described here by its shape
+ * (the types below mirror TransactionStore, StoreOp and GlobalSession field for field) and the
+ * expected state comes from the suite's own model of the operations, not from the server's code.
+ *
+ * The suite keeps `active === (status === Begin)` in everything it writes: Seata's global_table
+ * has no `active` column, so SQL stores derive it on load.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { setImmediate as yieldTurn, setTimeout as sleep } from 'node:timers/promises';
+import { BranchStatus, BranchType, GlobalStatus } from '@dtx/protocol';
+
+/** A branch as a store returns it (BranchSession of @dtx/server). */
+export interface ConformanceBranch {
+  branchId: bigint;
+  xid: string;
+  transactionId: bigint;
+  resourceGroupId: string | null;
+  resourceId: string;
+  branchType: BranchType;
+  status: number;
+  clientId: string;
+  applicationData: string | null;
+  lockKey: string | null;
+  beginTime: number;
+}
+
+/** A global session as a store returns it (GlobalSession of @dtx/server). */
+export interface ConformanceGlobal {
+  xid: string;
+  transactionId: bigint;
+  status: number;
+  applicationId: string | null;
+  transactionServiceGroup: string | null;
+  transactionName: string | null;
+  timeout: number;
+  beginTime: number;
+  applicationData: string | null;
+  active: boolean;
+  branches: ConformanceBranch[];
+}
+
+/** A store operation (StoreOp of @dtx/server). */
+export type ConformanceOp =
+  | { op: 'globalAdd'; global: ConformanceGlobal }
+  | { op: 'globalUpdate'; xid: string; status: number; active: boolean }
+  | { op: 'globalRemove'; xid: string }
+  | { op: 'branchAdd'; branch: ConformanceBranch }
+  | { op: 'branchUpdate'; xid: string; branchId: bigint; status: number; applicationData: string | null }
+  | { op: 'branchRemove'; xid: string; branchId: bigint };
+
+/** The store under test (TransactionStore of @dtx/server). */
+export interface ConformanceStore {
+  readonly kind: string;
+  readonly shared: boolean;
+  open(): Promise<ConformanceGlobal[]>;
+  write(op: ConformanceOp, durable: boolean): Promise<void>;
+  findGlobal(xid: string): Promise<ConformanceGlobal | null>;
+  listGlobals(query?: { statuses?: number[]; beganBefore?: number; limit?: number }): Promise<ConformanceGlobal[]>;
+  acquireTaskLock(name: string, owner: string, ttlMs: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** What the factory hands each case: an empty store, not yet opened. */
+export interface StoreFixture {
+  /** A new store over empty storage; the suite calls open(). */
+  store: ConformanceStore;
+  /** A new instance over the same storage, not yet opened (a restart, or another TC). */
+  reopen: () => Promise<ConformanceStore>;
+  /** Closes every instance still open and removes the storage. Called once per case. */
+  cleanup: () => Promise<void>;
+  /**
+   * acquireTaskLock excludes other owners until the lease expires (db and redis stores). False
+   * for single-process stores, whose task lock always says yes. @default store.shared
+   */
+  sharedLocks?: boolean;
+  /**
+   * The store keeps a branch's lockKey and beginTime. False for stores in Seata's branch_table,
+   * which has neither column: lockKey reads back null (the row locks live in lock_table) and
+   * beginTime is the row's creation time. @default true
+   */
+  keepsBranchExtras?: boolean;
+}
+
+const S = GlobalStatus;
+const B = BranchStatus;
+
+/** How far a derived branch beginTime (the row's creation time) may be from the written one. */
+const BEGIN_TIME_TOLERANCE_MS = 5 * 60_000;
+
+/** Above 2^53: a store that passes ids through `number` fails every case. */
+const ID_BASE = (1n << 62n) + 987_654_321n;
+
+/** Ids and XIDs unique within a run. */
+class Ids {
+  private next = ID_BASE;
+  id(): bigint {
+    this.next += 7n;
+    return this.next;
+  }
+}
+
+function newGlobal(ids: Ids, over: Partial<ConformanceGlobal> = {}): ConformanceGlobal {
+  const transactionId = over.transactionId ?? ids.id();
+  const status = over.status ?? S.Begin;
+  return {
+    xid: `10.0.0.7:8091:${transactionId}`,
+    transactionId,
+    status,
+    applicationId: 'order-svc',
+    transactionServiceGroup: 'default_tx_group',
+    transactionName: 'placeOrder(Order)',
+    timeout: 60_000,
+    beginTime: Date.now(),
+    applicationData: null,
+    active: status === S.Begin,
+    branches: [],
+    ...over,
+  };
+}
+
+function newBranch(ids: Ids, g: ConformanceGlobal, over: Partial<ConformanceBranch> = {}): ConformanceBranch {
+  return {
+    branchId: ids.id(),
+    xid: g.xid,
+    transactionId: g.transactionId,
+    resourceGroupId: g.transactionServiceGroup,
+    resourceId: 'jdbc:mysql://db:3306/orders',
+    branchType: BranchType.AT,
+    status: B.Registered,
+    clientId: 'order-svc:10.0.0.9:52344',
+    applicationData: null,
+    lockKey: null,
+    beginTime: Date.now(),
+    ...over,
+  };
+}
+
+/** The suite's own model of what a store holds after a sequence of operations. */
+function applyModel(model: Map<string, ConformanceGlobal>, op: ConformanceOp): void {
+  switch (op.op) {
+    case 'globalAdd':
+      model.set(op.global.xid, structuredClone(op.global));
+      return;
+    case 'globalUpdate': {
+      const g = model.get(op.xid);
+      if (g) Object.assign(g, { status: op.status, active: op.active });
+      return;
+    }
+    case 'globalRemove':
+      model.delete(op.xid);
+      return;
+    case 'branchAdd': {
+      const g = model.get(op.branch.xid);
+      if (g && !g.branches.some((b) => b.branchId === op.branch.branchId)) g.branches.push(structuredClone(op.branch));
+      return;
+    }
+    case 'branchUpdate': {
+      const b = model.get(op.xid)?.branches.find((x) => x.branchId === op.branchId);
+      if (b) Object.assign(b, { status: op.status, applicationData: op.applicationData });
+      return;
+    }
+    case 'branchRemove': {
+      const g = model.get(op.xid);
+      if (g) g.branches = g.branches.filter((b) => b.branchId !== op.branchId);
+      return;
+    }
+  }
+}
+
+/** A session as compared: the fields a store of this kind keeps. */
+function canonical(g: ConformanceGlobal, expected: ConformanceGlobal | undefined, fx: StoreFixture): ConformanceGlobal {
+  const keepsExtras = fx.keepsBranchExtras ?? true;
+  return {
+    ...g,
+    branches: g.branches.map((b, i) => {
+      if (keepsExtras) return { ...b };
+      const want = expected?.branches[i];
+      const near = want !== undefined && Math.abs(b.beginTime - want.beginTime) <= BEGIN_TIME_TOLERANCE_MS;
+      assert.ok(Number.isSafeInteger(b.beginTime), `branch ${b.branchId} beginTime ${b.beginTime} is not a time`);
+      return { ...b, lockKey: null, beginTime: near ? (want as ConformanceBranch).beginTime : b.beginTime };
+    }),
+  };
+}
+
+/** Asserts that `actual` holds exactly the sessions of `expected`, whatever their order. */
+function assertSessions(actual: ConformanceGlobal[], expected: Iterable<ConformanceGlobal>, fx: StoreFixture, what: string): void {
+  const want = new Map([...expected].map((g) => [g.xid, g]));
+  const got = new Map(actual.map((g) => [g.xid, g]));
+  assert.equal(got.size, actual.length, `${what}: a session is listed twice`);
+  const missing = [...want.keys()].filter((x) => !got.has(x));
+  const extra = [...got.keys()].filter((x) => !want.has(x));
+  assert.deepEqual({ missing: missing.slice(0, 5), extra: extra.slice(0, 5) }, { missing: [], extra: [] }, `${what}: sessions differ`);
+  for (const [xid, g] of got) {
+    const w = want.get(xid) as ConformanceGlobal;
+    assert.deepStrictEqual(canonical(g, w, fx), canonical(w, w, fx), `${what}: session ${xid}`);
+  }
+}
+
+/** One session, compared like assertSessions. */
+function assertSession(actual: ConformanceGlobal | null, expected: ConformanceGlobal, fx: StoreFixture, what: string): void {
+  assert.ok(actual, `${what}: ${expected.xid} not found`);
+  assert.deepStrictEqual(canonical(actual, expected, fx), canonical(expected, expected, fx), what);
+}
+
+/** Closes `store` and opens a new instance over the same storage; returns it and what it loaded. */
+async function restart(fx: StoreFixture, store: ConformanceStore): Promise<{ store: ConformanceStore; sessions: ConformanceGlobal[] }> {
+  await store.close();
+  const next = await fx.reopen();
+  return { store: next, sessions: await next.open() };
+}
+
+/** A small deterministic PRNG, so a failing interleaving can be replayed. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1_664_525) + 1_013_904_223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+/**
+ * Registers the conformance cases under `describe(name)`. `factory` is called once per case and
+ * must hand out a store over empty storage.
+ */
+export function describeStoreConformance(name: string, factory: () => Promise<StoreFixture>): void {
+  /** Runs `body` with a fresh fixture and always cleans up. */
+  const withStore = (body: (fx: StoreFixture, store: ConformanceStore, ids: Ids) => Promise<void>) => async () => {
+    const fx = await factory();
+    try {
+      await body(fx, fx.store, new Ids());
+    } finally {
+      await fx.cleanup();
+    }
+  };
+
+  describe(`${name}: TransactionStore conformance`, () => {
+    it(
+      'opens empty storage with no sessions',
+      withStore(async (_fx, store) => {
+        assert.deepEqual(await store.open(), []);
+        assert.deepEqual(await store.listGlobals(), []);
+        await store.close();
+      }),
+    );
+
+    it(
+      'keeps a durable globalAdd across a restart, every field and 63-bit ids intact',
+      withStore(async (fx, store, ids) => {
+        await store.open();
+        const g = newGlobal(ids, {
+          transactionId: (1n << 62n) + 2n ** 53n + 1n,
+          applicationData: '{"note":"grüße"}',
+          beginTime: 1_700_000_000_123,
+          timeout: 2_147_483_647,
+        });
+        g.xid = `10.0.0.7:8091:${g.transactionId}`;
+        const nulls = newGlobal(ids, { applicationId: null, transactionServiceGroup: null, transactionName: null });
+        await store.write({ op: 'globalAdd', global: g }, true);
+        await store.write({ op: 'globalAdd', global: nulls }, true);
+        const { store: again, sessions } = await restart(fx, store);
+        assertSessions(sessions, [g, nulls], fx, 'after reopen');
+        assert.equal(typeof sessions.find((s) => s.xid === g.xid)?.transactionId, 'bigint');
+        assert.equal(sessions.find((s) => s.xid === g.xid)?.transactionId, (1n << 62n) + 2n ** 53n + 1n);
+        await again.close();
+      }),
+    );
+
+    it(
+      'keeps three branches in registration order with every field',
+      withStore(async (fx, store, ids) => {
+        await store.open();
+        const g = newGlobal(ids);
+        await store.write({ op: 'globalAdd', global: g }, true);
+        const branches = [
+          newBranch(ids, g, {
+            branchType: BranchType.AT,
+            lockKey: 'order_tbl:1,2;stock_tbl:42',
+            applicationData: '{"autoCommit":false,"skipCheckLock":true,"ключ":"値 ✓ 😀"}',
+          }),
+          newBranch(ids, g, { branchType: BranchType.TCC, resourceGroupId: null, applicationData: '{"actionContext":{"n":1}}' }),
+          newBranch(ids, g, { branchType: BranchType.XA, resourceId: 'jdbc:postgresql://pg:5432/pay', status: B.PhaseOne_Done }),
+        ];
+        for (const b of branches) await store.write({ op: 'branchAdd', branch: b }, true);
+        const { store: again, sessions } = await restart(fx, store);
+        assertSessions(sessions, [{ ...g, branches }], fx, 'after reopen');
+        assert.deepEqual(
+          sessions[0]?.branches.map((b) => b.branchId),
+          branches.map((b) => b.branchId),
+          'registration order',
+        );
+        await again.close();
+      }),
+    );
+
+    it(
+      'keeps a branchUpdate of status and applicationData',
+      withStore(async (fx, store, ids) => {
+        await store.open();
+        const g = newGlobal(ids);
+        const b1 = newBranch(ids, g, { branchType: BranchType.TCC, applicationData: '{"a":1}' });
+        const b2 = newBranch(ids, g, { branchType: BranchType.TCC, applicationData: '{"b":2}' });
+        await store.write({ op: 'globalAdd', global: g }, true);
+        await store.write({ op: 'branchAdd', branch: b1 }, true);
+        await store.write({ op: 'branchAdd', branch: b2 }, true);
+        await store.write({ op: 'branchUpdate', xid: g.xid, branchId: b1.branchId, status: B.PhaseOne_Done, applicationData: '{"a":"ü→2"}' }, true);
+        await store.write({ op: 'branchUpdate', xid: g.xid, branchId: b2.branchId, status: B.PhaseOne_Failed, applicationData: null }, true);
+        const { store: again, sessions } = await restart(fx, store);
+        const want = {
+          ...g,
+          branches: [
+            { ...b1, status: B.PhaseOne_Done, applicationData: '{"a":"ü→2"}' },
+            { ...b2, status: B.PhaseOne_Failed, applicationData: null },
+          ],
+        };
+        assertSessions(sessions, [want], fx, 'after reopen');
+        await again.close();
+      }),
+    );
+
+    it(
+      'keeps a globalUpdate of status and active',
+      withStore(async (fx, store, ids) => {
+        await store.open();
+        const g1 = newGlobal(ids);
+        const g2 = newGlobal(ids);
+        await store.write({ op: 'globalAdd', global: g1 }, true);
+        await store.write({ op: 'globalAdd', global: g2 }, true);
+        await store.write({ op: 'globalUpdate', xid: g1.xid, status: S.Committing, active: false }, true);
+        await store.write({ op: 'globalUpdate', xid: g2.xid, status: S.Rollbacking, active: false }, true);
+        await store.write({ op: 'globalUpdate', xid: g2.xid, status: S.RollbackFailed, active: false }, true);
+        const { store: again, sessions } = await restart(fx, store);
+        assertSessions(
+          sessions,
+          [
+            { ...g1, status: S.Committing, active: false },
+            { ...g2, status: S.RollbackFailed, active: false },
+          ],
+          fx,
+          'after reopen',
+        );
+        await again.close();
+      }),
+    );
+
+    it(
+      'forgets removed branches and removed sessions (with their branches)',
+      withStore(async (fx, store, ids) => {
+        await store.open();
+        const g1 = newGlobal(ids);
+        const g2 = newGlobal(ids, { transactionName: '$Saga_order' });
+        const [a, b] = [newBranch(ids, g1), newBranch(ids, g1)] as [ConformanceBranch, ConformanceBranch];
+        const c = newBranch(ids, g2, { branchType: BranchType.SAGA });
+        await store.write({ op: 'globalAdd', global: g1 }, true);
+        await store.write({ op: 'globalAdd', global: g2 }, true);
+        for (const x of [a, b, c]) await store.write({ op: 'branchAdd', branch: x }, true);
+        await store.write({ op: 'branchRemove', xid: g1.xid, branchId: a.branchId }, true);
+        // A saga ends with its branch still attached: removing the session removes the branch.
+        await store.write({ op: 'globalRemove', xid: g2.xid }, true);
+        const { store: again, sessions } = await restart(fx, store);
+        assertSessions(sessions, [{ ...g1, branches: [b] }], fx, 'after reopen');
+        assert.equal(await again.findGlobal(g2.xid), null);
+        await again.close();
+      }),
+    );
+
+    it(
+      'applies non-durable writes in call order, and close() flushes them',
+      withStore(async (fx, store, ids) => {
+        await store.open();
+        const model = new Map<string, ConformanceGlobal>();
+        const settled: Array<Promise<void>> = [];
+        const write = (op: ConformanceOp) => {
+          applyModel(model, op);
+          settled.push(store.write(op, false));
+        };
+        const g = newGlobal(ids);
+        const gone = newGlobal(ids);
+        const [b1, b2, b3] = [newBranch(ids, g), newBranch(ids, g), newBranch(ids, g)];
+        write({ op: 'globalAdd', global: g });
+        write({ op: 'globalAdd', global: gone });
+        for (const b of [b1, b2, b3] as ConformanceBranch[]) write({ op: 'branchAdd', branch: b });
+        write({ op: 'branchAdd', branch: newBranch(ids, gone) });
+        write({ op: 'branchUpdate', xid: g.xid, branchId: (b1 as ConformanceBranch).branchId, status: B.PhaseOne_Done, applicationData: 'first' });
+        write({ op: 'globalUpdate', xid: g.xid, status: S.Committing, active: false });
+        write({ op: 'branchUpdate', xid: g.xid, branchId: (b1 as ConformanceBranch).branchId, status: B.PhaseTwo_CommitFailed_Retryable, applicationData: 'second' });
+        write({ op: 'branchRemove', xid: g.xid, branchId: (b2 as ConformanceBranch).branchId });
+        write({ op: 'globalUpdate', xid: g.xid, status: S.CommitRetrying, active: false });
+        write({ op: 'globalRemove', xid: gone.xid });
+        const closed = store.close();
+        await Promise.all(settled);
+        await closed;
+        const again = await fx.reopen();
+        assertSessions(await again.open(), model.values(), fx, 'after close and reopen');
+        await again.close();
+      }),
+    );
+
+    it(
+      'reopens 1000 interleaved concurrent transactions to the exact expected state',
+      withStore(async (fx, store, ids) => {
+        await store.open();
+        const random = prng(0x5eed);
+        const model = new Map<string, ConformanceGlobal>();
+        const lazy: Array<Promise<void>> = [];
+        const run = async (i: number) => {
+          const pick = random();
+          const g = newGlobal(ids, { beginTime: 1_700_000_000_000 + i, transactionName: `tx-${i}` });
+          const b1 = newBranch(ids, g, { branchType: i % 2 === 0 ? BranchType.AT : BranchType.TCC, lockKey: i % 2 === 0 ? `t:${i}` : null });
+          const b2 = newBranch(ids, g, { branchType: BranchType.TCC, applicationData: `{"i":${i}}` });
+          // The coordinator's sequences: durable writes awaited in turn, the rest fired and forgotten.
+          const step = async (op: ConformanceOp, durable: boolean) => {
+            applyModel(model, op);
+            const p = store.write(op, durable);
+            if (durable) await p;
+            else lazy.push(p);
+            if (random() < 0.3) await yieldTurn();
+          };
+          await step({ op: 'globalAdd', global: g }, true);
+          await step({ op: 'branchAdd', branch: b1 }, true);
+          if (pick < 0.1) {
+            // reported phase one, left open
+            await step({ op: 'branchUpdate', xid: g.xid, branchId: b1.branchId, status: B.PhaseOne_Done, applicationData: `{"r":${i}}` }, true);
+            return;
+          }
+          await step({ op: 'branchAdd', branch: b2 }, true);
+          if (pick < 0.3) return; // still in Begin
+          if (pick < 0.7) {
+            // committed and removed
+            await step({ op: 'globalUpdate', xid: g.xid, status: S.Committing, active: false }, true);
+            await step({ op: 'branchRemove', xid: g.xid, branchId: b1.branchId }, false);
+            await step({ op: 'branchRemove', xid: g.xid, branchId: b2.branchId }, false);
+            await step({ op: 'globalRemove', xid: g.xid }, false);
+          } else if (pick < 0.85) {
+            // rollback failed for good: stays with its status
+            await step({ op: 'globalUpdate', xid: g.xid, status: S.Rollbacking, active: false }, true);
+            await step({ op: 'branchRemove', xid: g.xid, branchId: b2.branchId }, false);
+            await step({ op: 'globalUpdate', xid: g.xid, status: S.RollbackFailed, active: false }, true);
+          } else {
+            // async commit under way
+            await step({ op: 'globalUpdate', xid: g.xid, status: S.AsyncCommitting, active: false }, true);
+            await step({ op: 'branchRemove', xid: g.xid, branchId: b1.branchId }, false);
+          }
+        };
+        await Promise.all(Array.from({ length: 1000 }, (_, i) => run(i)));
+        await Promise.all(lazy);
+        assert.ok(model.size > 300 && model.size < 700, `the mix left ${model.size} sessions`);
+        const { store: again, sessions } = await restart(fx, store);
+        assertSessions(sessions, model.values(), fx, 'after reopen');
+        await again.close();
+      }),
+    );
+
+    it(
+      'lists sessions by statuses and beganBefore, oldest first, up to limit, with branches',
+      withStore(async (_fx, store, ids) => {
+        await store.open();
+        const spec: Array<[number, number]> = [
+          [5000, S.Begin],
+          [1000, S.Committing],
+          [3000, S.Begin],
+          [2000, S.AsyncCommitting],
+          [4000, S.CommitFailed],
+          [6000, S.Committing],
+        ];
+        const all = spec.map(([t, status]) => {
+          const g = newGlobal(ids, { beginTime: 1_700_000_000_000 + t, status, active: status === S.Begin });
+          g.branches = [newBranch(ids, g)];
+          return g;
+        });
+        for (const g of all) {
+          await store.write({ op: 'globalAdd', global: { ...g, branches: [] } }, true);
+          await store.write({ op: 'branchAdd', branch: g.branches[0] as ConformanceBranch }, true);
+        }
+        const times = (list: ConformanceGlobal[]) => list.map((g) => g.beginTime - 1_700_000_000_000);
+        assert.deepEqual(times(await store.listGlobals()), [1000, 2000, 3000, 4000, 5000, 6000]);
+        assert.deepEqual(times(await store.listGlobals({ statuses: [S.Begin, S.Committing] })), [1000, 3000, 5000, 6000]);
+        assert.deepEqual(times(await store.listGlobals({ beganBefore: 1_700_000_004_000 })), [1000, 2000, 3000]);
+        assert.deepEqual(times(await store.listGlobals({ statuses: [S.Committing], beganBefore: 1_700_000_006_000 })), [1000]);
+        assert.deepEqual(times(await store.listGlobals({ limit: 2 })), [1000, 2000]);
+        assert.deepEqual(times(await store.listGlobals({ statuses: [S.Begin, S.CommitFailed], limit: 2 })), [3000, 4000]);
+        assert.deepEqual(await store.listGlobals({ statuses: [S.Rollbacking] }), []);
+        const listed = await store.listGlobals({ statuses: [S.AsyncCommitting] });
+        assert.equal(listed.length, 1);
+        assert.deepEqual(
+          listed[0]?.branches.map((b) => b.branchId),
+          all[3]?.branches.map((b) => b.branchId),
+        );
+        await store.close();
+      }),
+    );
+
+    it(
+      'finds a session with its branches, sees writes made before the read, and returns null for a missing xid',
+      withStore(async (fx, store, ids) => {
+        await store.open();
+        assert.equal(await store.findGlobal('10.0.0.7:8091:1'), null);
+        const g = newGlobal(ids);
+        const b = newBranch(ids, g, { applicationData: '{"x":"✓"}' });
+        // Not awaited: a read issued after a write sees it.
+        void store.write({ op: 'globalAdd', global: g }, false);
+        void store.write({ op: 'branchAdd', branch: b }, false);
+        assertSession(await store.findGlobal(g.xid), { ...g, branches: [b] }, fx, 'findGlobal after write');
+        void store.write({ op: 'globalRemove', xid: g.xid }, false);
+        assert.equal(await store.findGlobal(g.xid), null);
+        await store.close();
+      }),
+    );
+
+    it(
+      'grants task locks as Seata distributed_lock does (or always, for a single-process store)',
+      withStore(async (fx, store) => {
+        await store.open();
+        const shared = fx.sharedLocks ?? store.shared;
+        const ttl = 400;
+        if (!shared) {
+          assert.equal(await store.acquireTaskLock('RetryCommitting', 'tc-a:8091', ttl), true);
+          assert.equal(await store.acquireTaskLock('RetryCommitting', 'tc-b:8091', ttl), true);
+          await store.close();
+          return;
+        }
+        const other = await fx.reopen();
+        await other.open();
+        assert.equal(await store.acquireTaskLock('RetryCommitting', 'tc-a:8091', ttl), true, 'A takes a free lock');
+        assert.equal(await other.acquireTaskLock('RetryCommitting', 'tc-b:8091', ttl), false, "B is refused during A's lease");
+        assert.equal(await other.acquireTaskLock('AsyncCommitting', 'tc-b:8091', ttl), true, 'locks are per task');
+        await sleep(ttl / 2);
+        assert.equal(await store.acquireTaskLock('RetryCommitting', 'tc-a:8091', ttl), true, 'A renews its own lease');
+        await sleep(ttl / 2 + 50);
+        assert.equal(await other.acquireTaskLock('RetryCommitting', 'tc-b:8091', ttl), false, "the renewal extended A's lease");
+        await sleep(ttl + 100);
+        assert.equal(await other.acquireTaskLock('RetryCommitting', 'tc-b:8091', ttl), true, 'B takes it after expiry');
+        assert.equal(await store.acquireTaskLock('RetryCommitting', 'tc-a:8091', ttl), false, 'A is now refused');
+        // Not one of Seata's four seed rows: the row is created on first use.
+        assert.equal(await store.acquireTaskLock('UndologDelete', 'tc-a:8091', ttl), true);
+        assert.equal(await other.acquireTaskLock('UndologDelete', 'tc-b:8091', ttl), false);
+        await other.close();
+        await store.close();
+      }),
+    );
+
+    it(
+      'keeps every durable-acknowledged write when the process dies without close()',
+      withStore(async (fx, store, ids) => {
+        await store.open();
+        const model = new Map<string, ConformanceGlobal>();
+        const acked: Array<Promise<void>> = [];
+        for (let i = 0; i < 50; i++) {
+          const g = newGlobal(ids, { beginTime: 1_700_000_000_000 + i });
+          const ops: ConformanceOp[] = [
+            { op: 'globalAdd', global: g },
+            { op: 'branchAdd', branch: newBranch(ids, g) },
+          ];
+          if (i % 3 === 0) ops.push({ op: 'globalUpdate', xid: g.xid, status: S.Committing, active: false });
+          for (const op of ops) {
+            applyModel(model, op);
+            acked.push(store.write(op, true));
+          }
+        }
+        await Promise.all(acked);
+        // No close(): a new instance over the same storage, as after a crash.
+        const after = await fx.reopen();
+        assertSessions(await after.open(), model.values(), fx, 'after the crash');
+        await after.close();
+      }),
+    );
+  });
+}
