@@ -11,21 +11,23 @@ import { Server } from '@dtx/remoting';
 const mode = process.argv[2] ?? 'dtx';
 
 if (mode === 'echo') {
+  // The physical baseline: every complete frame is cut out and queued on its own (what any framed
+  // server must do), and everything one read completed goes back in one write.
   const server = net.createServer((socket) => {
     socket.setNoDelay(true);
     let pending: Buffer = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-      let end = 0;
-      while (pending.length - end >= 7) {
-        const len = pending.readInt32BE(end + 3);
-        if (pending.length - end < len) break;
-        end += len;
+      const out: Buffer[] = [];
+      let at = 0;
+      while (pending.length - at >= 7) {
+        const len = pending.readInt32BE(at + 3);
+        if (pending.length - at < len) break;
+        out.push(pending.subarray(at, at + len));
+        at += len;
       }
-      if (end > 0) {
-        socket.write(pending.subarray(0, end));
-        pending = pending.subarray(end);
-      }
+      pending = pending.subarray(at);
+      if (out.length > 0) socket.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out));
     });
     socket.on('error', () => {});
   });

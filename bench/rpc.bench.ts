@@ -93,43 +93,42 @@ async function runEcho(port: number, inFlight: number, sessions: number): Promis
   const start = Date.now();
   const finished = conns.map((socket, idx) => {
     const mine = Math.floor(inFlight / sessions) + (idx < inFlight % sessions ? 1 : 0);
-    const sent: bigint[] = [];
+    // Like a real client: every request gets its own id and send time, every reply is cut out
+    // of the stream by its length and matched by its id.
+    const sentAt = new Map<number, bigint>();
+    let nextId = 1;
     let pending = Buffer.alloc(0);
+    const request = (): Buffer => {
+      const f = Buffer.from(frame);
+      const id = nextId++;
+      f.writeInt32BE(id, 12);
+      sentAt.set(id, process.hrtime.bigint());
+      return f;
+    };
     return new Promise<void>((resolve) => {
       if (mine === 0) return resolve();
       socket.on('data', (chunk: Buffer) => {
         pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-        let n = 0;
-        let off = 0;
-        while (pending.length - off >= frame.length) {
-          off += frame.length;
-          n++;
-        }
-        pending = pending.subarray(off);
         const now = process.hrtime.bigint();
-        for (let i = 0; i < n; i++) {
-          lat.add(Number(now - (sent.shift() as bigint)) / 1000);
-          done++;
-        }
-        if (stop) {
-          if (sent.length === 0) resolve();
-          return;
-        }
-        // Coalesce: one write for every reply this read completed.
         const out: Buffer[] = [];
-        for (let i = 0; i < n; i++) {
-          out.push(frame);
-          sent.push(now);
+        let at = 0;
+        while (pending.length - at >= 16) {
+          const len = pending.readInt32BE(at + 3);
+          if (pending.length - at < len) break;
+          const id = pending.readInt32BE(at + 12);
+          at += len;
+          const t = sentAt.get(id);
+          if (t === undefined) continue;
+          sentAt.delete(id);
+          lat.add(Number(now - t) / 1000);
+          done++;
+          if (!stop) out.push(request());
         }
-        socket.write(out.length === 1 ? frame : Buffer.concat(out));
+        pending = pending.subarray(at);
+        if (out.length > 0) socket.write(out.length === 1 ? (out[0] as Buffer) : Buffer.concat(out));
+        else if (stop && sentAt.size === 0) resolve();
       });
-      const t = process.hrtime.bigint();
-      const first: Buffer[] = [];
-      for (let i = 0; i < mine; i++) {
-        first.push(frame);
-        sent.push(t);
-      }
-      socket.write(Buffer.concat(first));
+      socket.write(Buffer.concat(Array.from({ length: mine }, request)));
     });
   });
   await new Promise((r) => setTimeout(r, DURATION_MS));

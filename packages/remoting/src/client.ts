@@ -165,6 +165,7 @@ class Connector {
 
   onSessionClose(session: Session, reason: Error | null): void {
     if (session !== this.session) return;
+    this.client.invalidate();
     this.fail(reason ?? new ConnectionError('CONNECTION_CLOSED', `session to ${this.address} closed`));
   }
 
@@ -182,6 +183,8 @@ export class Client {
   private readonly connectors = new Map<string, Connector>();
   private readonly balancer: LoadBalancer;
   private readyWaiters: Array<() => void> = [];
+  /** Ready sessions with their addresses, rebuilt when a connector changes state. */
+  private candidates: Array<{ address: string; session: Session }> | null = null;
   private cron: NodeJS.Timeout | null = null;
   private closed = false;
 
@@ -254,10 +257,19 @@ export class Client {
 
   /** Picks the session for a message: by XID when it has one, else by the balance rule. */
   pick(xid: string | null): Session | null {
-    const ready = this.readySessions();
-    if (ready.length === 0) return null;
-    const candidates = ready.map((session) => ({ address: session.remoteAddress, session }));
+    let candidates = this.candidates;
+    if (candidates === null || candidates.some((c) => !c.session.isOpen)) {
+      candidates = this.readySessions().map((session) => ({ address: session.remoteAddress, session }));
+      this.candidates = candidates;
+    }
+    if (candidates.length === 0) return null;
+    if (candidates.length === 1) return (candidates[0] as { session: Session }).session;
     return this.balancer.pick(candidates, xid ? xidAddress(xid) : null).session;
+  }
+
+  /** @internal Forgets the cached list of ready sessions (a connector changed state). */
+  invalidate(): void {
+    this.candidates = null;
   }
 
   /**
@@ -336,6 +348,7 @@ export class Client {
 
   /** @internal */
   onReady(_connector: Connector): void {
+    this.candidates = null;
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
     for (const w of waiters) w();

@@ -47,8 +47,13 @@ export type SessionRole = 'client' | 'server';
 interface Pending {
   resolve(msg: SingleMessage): void;
   reject(err: Error): void;
-  timer: NodeJS.Timeout;
+  deadline: number;
+  typeCode: number;
+  timeoutMs: number;
 }
+
+/** How often request deadlines are checked (Seata scans every 3 s; a finer tick keeps short timeouts honest). */
+const TIMEOUT_TICK_MS = 20;
 
 interface Queued {
   id: number;
@@ -77,6 +82,9 @@ export class Session {
   private readonly decoder: FrameDecoder;
   private readonly dispatcher: Dispatcher;
   private readonly pending = new Map<number, Pending>();
+  /** Ids by timeout value, in the order their deadlines fall. */
+  private readonly deadlines = new Map<number, { ids: number[]; head: number }>();
+  private timeoutTimer: NodeJS.Timeout | null = null;
   /** Outer id of a MergedWarpMessage -> the ids of the requests inside, in order. */
   private readonly merged = new Map<number, number[]>();
   private out: Buffer[] = [];
@@ -258,21 +266,22 @@ export class Session {
       );
     }
     const id = this.nextId();
+    const deadline = Date.now() + timeoutMs;
     const result = new Promise<SingleMessage>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.pending.delete(id)) {
-          reject(
-            new TimeoutError(
-              `request ${id} (type ${msg.typeCode}) to ${this.remoteAddress} timed out after ${timeoutMs} ms`,
-              {
-                details: { id, typeCode: msg.typeCode, timeoutMs },
-              },
-            ),
-          );
-        }
-      }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
+      this.pending.set(id, { resolve, reject, deadline, typeCode: msg.typeCode, timeoutMs });
     });
+    // Deadlines of one timeout value expire in the order they were set, so each value keeps a
+    // FIFO of ids and the tick only looks at heads: no timer per request.
+    let queue = this.deadlines.get(timeoutMs);
+    if (!queue) {
+      queue = { ids: [], head: 0 };
+      this.deadlines.set(timeoutMs, queue);
+    }
+    queue.ids.push(id);
+    if (!this.timeoutTimer) {
+      this.timeoutTimer = setInterval(() => this.expire(), Math.min(TIMEOUT_TICK_MS, timeoutMs));
+      this.timeoutTimer.unref();
+    }
     if (this.options.batchRequests) {
       this.batch.push({ id, msg });
       if (this.batch.length >= this.options.maxBatchMessages) this.flushBatch();
@@ -294,8 +303,40 @@ export class Session {
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);
-    clearTimeout(p.timer);
     p.reject(err);
+  }
+
+  /** Fails every request whose deadline has passed. */
+  private expire(): void {
+    const now = Date.now();
+    for (const [timeoutMs, queue] of this.deadlines) {
+      while (queue.head < queue.ids.length) {
+        const id = queue.ids[queue.head] as number;
+        const p = this.pending.get(id);
+        if (p && p.deadline > now && p.timeoutMs === timeoutMs) break;
+        queue.head++;
+        if (p && p.timeoutMs === timeoutMs) {
+          this.pending.delete(id);
+          p.reject(
+            new TimeoutError(
+              `request ${id} (type ${p.typeCode}) to ${this.remoteAddress} timed out after ${timeoutMs} ms`,
+              {
+                details: { id, typeCode: p.typeCode, timeoutMs },
+              },
+            ),
+          );
+        }
+      }
+      if (queue.head === queue.ids.length) this.deadlines.delete(timeoutMs);
+      else if (queue.head > 1024) {
+        queue.ids.splice(0, queue.head);
+        queue.head = 0;
+      }
+    }
+    if (this.pending.size === 0 && this.deadlines.size === 0 && this.timeoutTimer) {
+      clearInterval(this.timeoutTimer);
+      this.timeoutTimer = null;
+    }
   }
 
   /**
@@ -415,7 +456,6 @@ export class Session {
     const p = this.pending.get(id);
     if (!p) return; // late response after a timeout: nothing waits for it any more
     this.pending.delete(id);
-    clearTimeout(p.timer);
     p.resolve(msg);
   }
 
@@ -554,11 +594,13 @@ export class Session {
     const err = new ConnectionError('CONNECTION_CLOSED', `session to ${this.remoteAddress} closed`, {
       cause: this.closeReason ?? undefined,
     });
-    for (const [, p] of this.pending) {
-      clearTimeout(p.timer);
-      p.reject(err);
-    }
+    for (const [, p] of this.pending) p.reject(err);
     this.pending.clear();
+    this.deadlines.clear();
+    if (this.timeoutTimer) {
+      clearInterval(this.timeoutTimer);
+      this.timeoutTimer = null;
+    }
     this.merged.clear();
     this.batch = [];
     const waiters = this.drainWaiters;

@@ -13,6 +13,7 @@ import { Client, Server, type Session } from '../src/index.js';
 import {
   begin,
   echo,
+  failsWith,
   freePort,
   HOST,
   listenRetrying,
@@ -24,23 +25,8 @@ import {
   TEST_SERVER_OPTIONS,
   TIMER_SLACK_MS,
   until,
-  within,
   xidOf,
 } from './helpers.js';
-
-/** Resolves with the ConnectionError `promise` fails with, asserting its code. */
-async function connectionError(promise: Promise<unknown>, code: string): Promise<ConnectionError> {
-  const err = await within(
-    promise.then(
-      () => assert.fail(`expected ${code}`),
-      (e: unknown) => e,
-    ),
-    code,
-  );
-  assert.ok(err instanceof ConnectionError, String(err));
-  assert.equal(err.code, code);
-  return err;
-}
 
 describe('reconnect', () => {
   it('reconnects after the server restarts on the same port, running onConnect again', async (t) => {
@@ -155,7 +141,7 @@ describe('dial failures', () => {
     t.after(() => client.close());
 
     const start = performance.now();
-    await connectionError(client.connectSocket(address), 'DIAL_TIMEOUT');
+    await failsWith(client.connectSocket(address), 'DIAL_TIMEOUT');
     assert.ok(since(start) >= 200 - TIMER_SLACK_MS);
     // The abandoned socket is closed, not leaked.
     await until(() => accepted.length === 1 && serverSideClosed === 1, 'the server side to see the close');
@@ -163,7 +149,7 @@ describe('dial failures', () => {
     // The same through the state machine: waitReady names the address and the reason.
     client.start();
     await until(() => /DIAL_TIMEOUT/.test(client.status()[0]?.lastError ?? ''), 'a timed-out attempt');
-    const err = await connectionError(client.waitReady(50), 'NOT_CONNECTED');
+    const err = await failsWith(client.waitReady(50), 'NOT_CONNECTED');
     assert.match(err.message, new RegExp(`${address}.*DIAL_TIMEOUT`));
   });
 
@@ -171,18 +157,18 @@ describe('dial failures', () => {
     const addresses = [`${HOST}:${await freePort()}`, `${HOST}:${await freePort()}`];
     const client = startClient(t, addresses);
     const start = performance.now();
-    const err = await connectionError(client.waitReady(300), 'NOT_CONNECTED');
+    const err = await failsWith(client.waitReady(300), 'NOT_CONNECTED');
     assert.ok(since(start) >= 300 - TIMER_SLACK_MS);
     for (const a of addresses) assert.match(err.message, new RegExp(`${a}: \\w+ \\(CONNECTION_REFUSED`));
     // A request with no session waits the same way and fails the same way.
-    await connectionError(client.request(begin('x'), { timeoutMs: 100 }), 'NOT_CONNECTED');
+    await failsWith(client.request(begin('x'), { timeoutMs: 100 }), 'NOT_CONNECTED');
   });
 
   it('reports a refused dial as CONNECTION_REFUSED', async (t) => {
     const address = `${HOST}:${await freePort()}`;
     const client = new Client({ ...TEST_CLIENT_OPTIONS, addresses: [address] });
     t.after(() => client.close());
-    await connectionError(client.connectSocket(address), 'CONNECTION_REFUSED');
+    await failsWith(client.connectSocket(address), 'CONNECTION_REFUSED');
   });
 });
 
@@ -198,7 +184,7 @@ describe('close', () => {
     );
     await client.close(); // idempotent
     assert.throws(() => client.start(), ConnectionError);
-    await connectionError(client.waitReady(1000), 'NOT_CONNECTED');
+    await failsWith(client.waitReady(1000), 'NOT_CONNECTED');
 
     // Something listens there now; a client still trying would show up within a few backoffs.
     let connections = 0;

@@ -7,12 +7,13 @@
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { describe, it, type TestContext } from 'node:test';
-import { ConnectionError, TimeoutError } from '@dtx/core';
+import { TimeoutError } from '@dtx/core';
 import { FaultProxy } from '../../testing/src/index.js';
 import type { Client, Server } from '../src/index.js';
 import {
   begin,
   beginResult,
+  failsWith,
   gate,
   HOST,
   nameOf,
@@ -21,7 +22,6 @@ import {
   startClient,
   startServer,
   until,
-  within,
   xidOf,
 } from './helpers.js';
 
@@ -44,20 +44,6 @@ async function setup(
   return { server, proxy, client, held };
 }
 
-/** The error `promise` fails with, asserting it is ConnectionError CONNECTION_CLOSED. */
-async function failsClosed(promise: Promise<unknown>): Promise<ConnectionError> {
-  const err = await within(
-    promise.then(
-      () => assert.fail('expected the request to fail'),
-      (e: unknown) => e,
-    ),
-    'the request to fail',
-  );
-  assert.ok(err instanceof ConnectionError, String(err));
-  assert.equal(err.code, 'CONNECTION_CLOSED');
-  return err;
-}
-
 describe('fault proxy between client and server', () => {
   for (const direction of ['downstream', 'upstream'] as const) {
     it(`a connection cut mid-frame (${direction}) fails the futures; the client reconnects`, async (t) => {
@@ -67,10 +53,7 @@ describe('fault proxy between client and server', () => {
 
       // The next frame in `direction` gets through for 10 of its bytes, then the connection ends.
       proxy.cutAfter(10, direction);
-      await Promise.all([
-        failsClosed(client.request(begin('hold'))),
-        failsClosed(client.request(begin('cut'))),
-      ]);
+      await Promise.all([failsWith(client.request(begin('hold'))), failsWith(client.request(begin('cut')))]);
       proxy.clearFaults();
       assert.equal(before?.isOpen, false);
 
@@ -103,7 +86,7 @@ describe('fault proxy between client and server', () => {
       'the request to be written',
     );
     proxy.resetAll();
-    const err = await failsClosed(inFlight);
+    const err = await failsWith(inFlight);
     assert.equal((err.cause as NodeJS.ErrnoException | undefined)?.code, 'ECONNRESET');
 
     await client.waitReady(3000);

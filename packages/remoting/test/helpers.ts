@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { ConnectionError } from '@dtx/core';
 import {
   encodeFrame,
   FrameDecoder,
@@ -68,6 +69,24 @@ export async function within<T>(promise: Promise<T>, what: string, timeoutMs = W
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Attaches to `promise` at once, so its rejection is never unhandled, and resolves with the
+ * ConnectionError with `code` it must fail with (within WAIT_MS).
+ */
+export function failsWith(promise: Promise<unknown>, code = 'CONNECTION_CLOSED'): Promise<ConnectionError> {
+  return within(
+    promise.then(
+      () => assert.fail(`expected ConnectionError ${code}`),
+      (err: unknown) => {
+        assert.ok(err instanceof ConnectionError, `expected ConnectionError ${code}, got ${String(err)}`);
+        assert.equal(err.code, code);
+        return err;
+      },
+    ),
+    `ConnectionError ${code}`,
+  );
 }
 
 /** A promise with its resolve function outside, for handlers that wait for the test. */

@@ -6,10 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
-import { ConnectionError, TimeoutError } from '@dtx/core';
+import { Channels, LimitError, TimeoutError } from '@dtx/core';
 import { FrameType, type RpcMessage, type SingleMessage, TypeCode } from '@dtx/protocol';
 import {
   answerLikeTc,
@@ -17,6 +18,7 @@ import {
   beginResult,
   connectRaw,
   echo,
+  failsWith,
   gate,
   nameOf,
   rawServer,
@@ -31,21 +33,6 @@ import {
   within,
   xidOf,
 } from './helpers.js';
-
-/**
- * Attaches to `promise` at once (so its rejection is never unhandled) and resolves with the
- * ConnectionError CONNECTION_CLOSED it must fail with.
- */
-function failsClosed(promise: Promise<unknown>): Promise<ConnectionError> {
-  return promise.then(
-    () => assert.fail('expected the request to fail'),
-    (err: unknown) => {
-      assert.ok(err instanceof ConnectionError, `expected a ConnectionError, got ${String(err)}`);
-      assert.equal(err.code, 'CONNECTION_CLOSED');
-      return err;
-    },
-  );
-}
 
 describe('request and response', () => {
   it('client.request resolves with the response the server handler returns', async (t) => {
@@ -200,6 +187,47 @@ describe('request and response', () => {
   });
 });
 
+describe('limits and diagnostics', () => {
+  it('fails a request past maxPendingRequests with LimitError, and accepts more once answers come', async (t) => {
+    const peer = await rawServer(t);
+    const client = startClient(t, [peer.address], {}, { maxPendingRequests: 2 });
+    const session = await readySession(client);
+    const first = session.request(begin('one'));
+    const second = session.request(begin('two'));
+    const err = await session.request(begin('three')).then(
+      () => assert.fail('expected LimitError'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof LimitError, String(err));
+    assert.equal(err.limit, 'maxPendingRequests');
+    assert.equal(err.value, 2);
+
+    const raw = await peer.peer();
+    await raw.waitFrames(2);
+    for (const f of raw.frames) answerLikeTc(f, raw);
+    assert.deepEqual([xidOf(await first), xidOf(await second)], ['one', 'two']);
+    raw.onFrame = answerLikeTc;
+    assert.equal(xidOf(await session.request(begin('three'))), 'three');
+  });
+
+  it('publishes each request a handler gets on dtx:remoting:request', async (t) => {
+    const seen: SingleMessage[] = [];
+    let port = 0;
+    const listener = (m: unknown) => {
+      const { session, message } = m as { session: { localAddress: string }; message: SingleMessage };
+      if (session.localAddress.endsWith(`:${port}`)) seen.push(message);
+    };
+    diagnosticsChannel.subscribe(Channels.REMOTING_REQUEST, listener);
+    t.after(() => diagnosticsChannel.unsubscribe(Channels.REMOTING_REQUEST, listener));
+    const started = await startServer(t, { onMessage: echo() });
+    port = started.port;
+    const client = startClient(t, [started.address]);
+    await client.waitReady();
+    await client.request(begin('observed'));
+    assert.deepEqual(seen, [begin('observed')]);
+  });
+});
+
 describe('write coalescing', () => {
   it('frames queued in one turn leave in one socket write', async (t) => {
     const peer = await rawServer(t);
@@ -298,14 +326,14 @@ describe('timeouts and close', () => {
     const client = startClient(t, [address], {}, { reconnect: false, requestTimeoutMs: 5000 });
     const session = await readySession(client);
 
-    const failures = [1, 2, 3].map((i) => failsClosed(client.request(begin(`r${i}`))));
+    const failures = [1, 2, 3].map((i) => failsWith(client.request(begin(`r${i}`))));
     await until(() => started === 3, 'three handlers to start');
     await server.close();
     await within(Promise.all(failures), 'the requests to fail');
     assert.equal(session.pendingRequests, 0);
     assert.equal(session.isOpen, false);
     // And a new request on the dead session fails at once, the same way.
-    await failsClosed(session.request(begin('late')));
+    await failsWith(session.request(begin('late')));
   });
 
   it('fails every open future with CONNECTION_CLOSED when the peer socket is reset', async (t) => {
@@ -314,7 +342,7 @@ describe('timeouts and close', () => {
     const session = await readySession(client);
     const raw = await peer.peer();
 
-    const failures = [1, 2, 3].map((i) => failsClosed(client.request(begin(`r${i}`))));
+    const failures = [1, 2, 3].map((i) => failsWith(client.request(begin(`r${i}`))));
     await raw.waitFrames(3);
     raw.socket.resetAndDestroy();
     for (const err of await within(Promise.all(failures), 'the requests to fail')) {
@@ -341,7 +369,7 @@ describe('timeouts and close', () => {
 
     const client = startClient(t, [`127.0.0.1:${port}`], {}, { reconnect: false, requestTimeoutMs: 5000 });
     const session = await readySession(client);
-    const failures = [1, 2, 3].map((i) => failsClosed(client.request(begin(`r${i}`))));
+    const failures = [1, 2, 3].map((i) => failsWith(client.request(begin(`r${i}`))));
     await until(
       () => session.pendingRequests === 3 && session.outboundBytes === 0,
       'the requests to be written',

@@ -99,7 +99,10 @@ describe('branch register', () => {
     const rm = await connectRm(t, port, 'rm-a');
     const xid = await tm.begin();
     assert.equal((await tm.rollback(xid)).globalStatus, S.Rollbacked);
-    assertTxFailure(await rm.registerBranch(xid, { branchType: BranchType.TCC }), 'GlobalTransactionNotExist');
+    assertTxFailure(
+      await rm.registerBranch(xid, { branchType: BranchType.TCC }),
+      'GlobalTransactionNotExist',
+    );
   });
 
   test('applicationData over the limit fails with FailedToAddBranch when the check is on', async (t) => {
@@ -109,7 +112,10 @@ describe('branch register', () => {
     const tm = await Tm.connect(t, port);
     const rm = await connectRm(t, port, 'rm-a');
     const xid = await tm.begin();
-    const big = await rm.registerBranch(xid, { branchType: BranchType.TCC, applicationData: 'x'.repeat(101) });
+    const big = await rm.registerBranch(xid, {
+      branchType: BranchType.TCC,
+      applicationData: 'x'.repeat(101),
+    });
     assertTxFailure(big, 'FailedToAddBranch');
     await rm.registerBranchOk(xid, { branchType: BranchType.TCC, applicationData: 'x'.repeat(100) });
   });
@@ -250,7 +256,10 @@ describe('merged request', () => {
     assert.ok(third.branchId > 0n && first.branchId > 0n && third.branchId !== first.branchId);
     // No frame answers the inner ids on their own.
     await new Promise((r) => setTimeout(r, 50));
-    assert.equal(rm.peer.received.filter((f) => f.frameType === FrameType.RESPONSE && f.id > outerId).length, 0);
+    assert.equal(
+      rm.peer.received.filter((f) => f.frameType === FrameType.RESPONSE && f.id > outerId).length,
+      0,
+    );
 
     // Both branches are real: phase two reaches them in registration order.
     assert.equal((await tm.commit(xid)).globalStatus, S.Committed);

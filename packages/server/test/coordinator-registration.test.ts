@@ -175,9 +175,7 @@ describe('registration auth', () => {
       );
       assert.deepEqual(r, { typeCode: TypeCode.REG_CLT_RESULT, identified: false, version: '2.2.0' }, what);
       // Refused means not registered: a transaction request now closes the session.
-      peer
-        .request({ typeCode: TypeCode.GLOBAL_BEGIN, timeout: 60000, transactionName: 'x' })
-        .catch(() => {});
+      peer.request({ typeCode: TypeCode.GLOBAL_BEGIN, timeout: 60000, transactionName: 'x' }).catch(() => {});
       await within(peer.closed, `close after a refused registration (${what})`);
     }
   });

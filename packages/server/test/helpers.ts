@@ -219,11 +219,17 @@ export async function connectRm(
 }
 
 /** Asserts a failed transaction response with `code` and Seata's `TransactionException[...]` msg. */
-export function assertTxFailure(r: SingleMessage, code: TransactionExceptionCode | TransactionExceptionCode[]) {
+export function assertTxFailure(
+  r: SingleMessage,
+  code: TransactionExceptionCode | TransactionExceptionCode[],
+) {
   assert.ok('resultCode' in r && 'exceptionCode' in r, `response type ${r.typeCode} has no result`);
   assert.equal(r.resultCode, ResultCode.Failed, 'expected a Failed result');
   const codes = Array.isArray(code) ? code : [code];
-  assert.ok(codes.includes(r.exceptionCode), `exception code ${r.exceptionCode}, expected ${codes.join('|')}`);
+  assert.ok(
+    codes.includes(r.exceptionCode),
+    `exception code ${r.exceptionCode}, expected ${codes.join('|')}`,
+  );
   assert.match(r.msg ?? '', /^TransactionException\[.*\]$/s);
 }
 

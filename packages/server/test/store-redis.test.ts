@@ -6,12 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, TransactionError } from '@dtx/core';
 import { BranchType, GlobalStatus } from '@dtx/protocol';
+import { describeStoreConformance, FaultProxy } from '@dtx/testing';
 import { createClient } from 'redis';
 import { MemoryLockManager } from '../src/lock/lock-manager.js';
 import { RedisLockManager } from '../src/lock/redis-lock-manager.js';
@@ -179,29 +179,25 @@ if (unreachable !== null) {
     await raw.close();
   });
 
-  const conformance = new URL('../../testing/src/store-conformance.ts', import.meta.url);
-  if (existsSync(conformance)) {
-    const { describeStoreConformance } = (await import(conformance.href)) as {
-      describeStoreConformance(name: string, factory: () => Promise<unknown>): void;
-    };
-    describeStoreConformance('RedisStore', async () => {
-      const keyPrefix = newPrefix();
+  describeStoreConformance('RedisStore', async () => {
+    const keyPrefix = newPrefix();
+    const instances: RedisStore[] = [];
+    const make = () => {
       const store = newStore(keyPrefix);
-      return {
-        store,
-        reopen: async () => newStore(keyPrefix),
-        cleanup: async () => {
-          const keys = await keysOf(keyPrefix);
-          if (keys.length > 0) await raw.sendCommand(['DEL', ...keys]);
-        },
-        sharedLocks: async () => {
-          const other = newStore(keyPrefix);
-          await other.open();
-          return [new RedisLockManager(store), new RedisLockManager(other)];
-        },
-      };
-    });
-  }
+      instances.push(store);
+      return store;
+    };
+    return {
+      store: make(),
+      reopen: async () => make(),
+      cleanup: async () => {
+        for (const store of instances) await store.close();
+        const keys = await keysOf(keyPrefix);
+        if (keys.length > 0) await raw.sendCommand(['DEL', ...keys]);
+      },
+      sharedLocks: true,
+    };
+  });
 
   describe('RedisStore options', () => {
     test('defaults follow Seata: local Redis, no prefix (Seata key names)', () => {
@@ -582,37 +578,67 @@ if (unreachable !== null) {
       assert.ok(store.stats.scriptLoads >= 2);
     });
 
-    test('a lost connection rejects changes with FailedStore, then the store reconnects', async () => {
+    test('a lost connection rejects changes with FailedStore, then the store reconnects', async (t) => {
+      const target = new URL(REDIS_URL);
+      const proxy = await FaultProxy.start({
+        target: { host: target.hostname || '127.0.0.1', port: Number(target.port || 6379) },
+      });
+      t.after(() => proxy.close());
+      const viaProxy = new URL(REDIS_URL);
+      viaProxy.hostname = proxy.host;
+      viaProxy.port = String(proxy.port);
       const p = newPrefix();
-      const name = `dtx-test-${randomBytes(4).toString('hex')}`;
-      const store = await opened(p, { clientName: name });
-      const list = String(await raw.sendCommand(['CLIENT', 'LIST']));
-      const line = list.split('\n').find((l) => l.includes(` name=${name} `));
-      assert.ok(line, 'the store connection carries its client name');
-      const clientId = /id=(\d+)/.exec(line)?.[1] as string;
-      await raw.sendCommand(['CLIENT', 'KILL', 'ID', clientId]);
-      const acknowledged: GlobalSession[] = [];
-      let failures = 0;
-      const deadline = Date.now() + 3000;
-      while (Date.now() < deadline && (acknowledged.length < 5 || failures === 0)) {
-        const g = global();
+      const store = await opened(p, { url: viaProxy.toString() });
+      const first = global();
+      await store.write({ op: 'globalAdd', global: first }, true);
+
+      // A batch on the wire when the connection dies: rejected (Redis may or may not have run it).
+      proxy.hang('downstream');
+      const inFlight = store.write({ op: 'globalAdd', global: global() }, true);
+      await sleep(50);
+      proxy.refuse(true);
+      proxy.resetAll();
+      await rejectsWithFailedStore(inFlight, 'a change in flight when the connection was reset');
+      // While Redis cannot be reached, changes fail fast instead of waiting.
+      const started = Date.now();
+      await rejectsWithFailedStore(store.write({ op: 'globalAdd', global: global() }, true), 'while offline');
+      await rejectsWithFailedStore(store.findGlobal(first.xid), 'a read while offline');
+      assert.ok(Date.now() - started < 1000, 'offline failures are immediate');
+
+      proxy.clearFaults();
+      const later = global();
+      const deadline = Date.now() + 5000;
+      for (;;) {
         try {
-          await store.write({ op: 'globalAdd', global: g }, true);
-          acknowledged.push(g);
+          await store.write({ op: 'globalAdd', global: later }, true);
+          break;
         } catch (err) {
           assert.ok(err instanceof TransactionError && err.code === 'FailedStore', String(err));
-          failures++;
-          await sleep(5);
+          if (Date.now() > deadline) throw err;
+          await sleep(20);
         }
       }
-      assert.ok(failures > 0, 'writes while disconnected fail fast');
-      assert.ok(acknowledged.length >= 5, 'writes succeed again after the reconnect');
-      const stored = await store.listGlobals();
-      for (const g of acknowledged)
-        assert.ok(
-          stored.some((s) => s.xid === g.xid),
-          `${g.xid} acknowledged and kept`,
-        );
+      assert.deepEqual(await store.findGlobal(first.xid), first);
+      assert.deepEqual(await store.findGlobal(later.xid), later);
+    });
+
+    test('close() during a reconnect leaves no connection open (node-redis race)', async () => {
+      const p = newPrefix();
+      for (let i = 0; i < 5; i++) {
+        const name = `dtx-test-${randomBytes(4).toString('hex')}`;
+        const store = await opened(p, { clientName: name });
+        const connections = async () =>
+          String(await raw.sendCommand(['CLIENT', 'LIST']))
+            .split('\n')
+            .filter((l) => l.includes(` name=${name} `));
+        const line = (await connections())[0] as string;
+        await raw.sendCommand(['CLIENT', 'KILL', 'ID', /id=(\d+)/.exec(line)?.[1] as string]);
+        const write = store.write({ op: 'globalRemove', xid: 'x' }, true).catch(() => undefined);
+        await store.close();
+        await write;
+        await sleep(100);
+        assert.deepEqual(await connections(), [], `round ${i}`);
+      }
     });
 
     test('an unreachable Redis fails open() with FailedStore naming the address; unopened stores refuse', async () => {

@@ -222,7 +222,11 @@ export class FakeRm {
   }
 
   /** Asks whether AT rows could be locked (GlobalLockQueryRequest). `xid` may be null. */
-  async lockQuery(xid: string | null, lockKey: string, resourceId?: string): Promise<GlobalLockQueryResponse> {
+  async lockQuery(
+    xid: string | null,
+    lockKey: string,
+    resourceId?: string,
+  ): Promise<GlobalLockQueryResponse> {
     const r = await this.call({
       typeCode: TypeCode.GLOBAL_LOCK_QUERY,
       xid,
@@ -238,7 +242,11 @@ export class FakeRm {
    * Polls until `predicate` holds for the recorded calls; fails naming `what` after
    * `timeoutMs`.
    */
-  async waitFor(predicate: (calls: PhaseTwoCall[]) => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  async waitFor(
+    predicate: (calls: PhaseTwoCall[]) => boolean,
+    what: string,
+    timeoutMs = 5000,
+  ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!predicate(this.calls)) {
       if (Date.now() > deadline) {
@@ -313,7 +321,8 @@ export class FakeRm {
       this.undoLogDeletes.push(msg.resourceId ?? '');
       return undefined;
     }
-    if (msg.typeCode !== TypeCode.BRANCH_COMMIT && msg.typeCode !== TypeCode.BRANCH_ROLLBACK) return undefined;
+    if (msg.typeCode !== TypeCode.BRANCH_COMMIT && msg.typeCode !== TypeCode.BRANCH_ROLLBACK)
+      return undefined;
     const kind: PhaseTwoKind = msg.typeCode === TypeCode.BRANCH_COMMIT ? 'commit' : 'rollback';
     const call: PhaseTwoCall = {
       kind,

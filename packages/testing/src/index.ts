@@ -15,3 +15,14 @@ export {
   RegistrationRefusedError,
   type ReportSpec,
 } from './fake-rm.js';
+export {
+  describeStoreConformance,
+  describeLockManagerConformance,
+  type StoreFixture,
+  type LockFixture,
+  type ConformanceLockManager,
+  type ConformanceStore,
+  type ConformanceGlobal,
+  type ConformanceBranch,
+  type ConformanceOp,
+} from './store-conformance.js';
