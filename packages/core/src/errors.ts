@@ -81,6 +81,10 @@ export const ErrorCode = {
   LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
   /** An XID is not `ip:port:transactionId`. */
   INVALID_XID: 'INVALID_XID',
+  /** TCC fence: a confirm arrived for a branch whose try never ran (an empty commit); refused. */
+  FENCE_EMPTY_COMMIT: 'FENCE_EMPTY_COMMIT',
+  /** TCC fence: a try arrived after its cancel (a hanging try) or a second time; refused. */
+  FENCE_TRY_REFUSED: 'FENCE_TRY_REFUSED',
 } as const;
 /** One of the codes in `ErrorCode`. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -222,5 +226,33 @@ export class XidError extends DtxError {
   constructor(xid: string, message: string, options: DtxErrorOptions = {}) {
     super(ErrorCode.INVALID_XID, message, options);
     this.xid = xid;
+  }
+}
+
+/** The codes a FenceError can carry. */
+export type FenceErrorCode = 'FENCE_EMPTY_COMMIT' | 'FENCE_TRY_REFUSED';
+
+/**
+ * The TCC fence refused a call that would break the protocol: a confirm with no try (empty
+ * commit), or a try after its cancel or a repeated try (hanging). `xid`, `branchId` and
+ * `actionName` name the branch.
+ */
+export class FenceError extends DtxError {
+  override readonly name: string = 'FenceError';
+  declare readonly code: FenceErrorCode;
+  readonly xid: string;
+  readonly branchId: bigint;
+  readonly actionName: string;
+
+  constructor(
+    code: FenceErrorCode,
+    branch: { xid: string; branchId: bigint; actionName: string },
+    message: string,
+    options: DtxErrorOptions = {},
+  ) {
+    super(code, message, options);
+    this.xid = branch.xid;
+    this.branchId = branch.branchId;
+    this.actionName = branch.actionName;
   }
 }

@@ -21,6 +21,8 @@ export {
   DtxError,
   type DtxErrorOptions,
   ErrorCode,
+  FenceError,
+  type FenceErrorCode,
   LimitError,
   TimeoutError,
   TransactionError,

@@ -5,10 +5,15 @@
  * that stay stored, and AT's asynchronous commit.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
+import { TransactionError } from '@dtx/core';
 import { BranchType, GlobalStatus, ResultCode } from '@dtx/protocol';
 import type { FakeRm } from '@dtx/testing';
-import { AT_RESOURCE, connectRm, sleep, startTc, statusText, Tm, type TestTcOptions } from './helpers.js';
+import { FileStore, type SessionQuery, type StoreOp, type TransactionStore } from '../src/index.js';
+import { AT_RESOURCE, connectRm, sleep, startTc, statusText, type TestTcOptions, Tm } from './helpers.js';
 
 const S = GlobalStatus;
 
@@ -323,5 +328,60 @@ describe('AT', () => {
     rm.respond.rollback = 'ok';
     await tm.waitForStatus(tx1, S.Finished);
     assert.equal((await rm.lockQuery(null, 't:1')).lockable, true);
+  });
+});
+
+/** A file store whose writes fail when `failOn` says so, as a full disk would. */
+class FailingStore implements TransactionStore {
+  readonly kind = 'file';
+  readonly shared = false;
+  failOn: (op: StoreOp) => boolean = () => false;
+  constructor(private readonly inner: FileStore) {}
+  open() {
+    return this.inner.open();
+  }
+  write(op: StoreOp, durable: boolean) {
+    if (this.failOn(op)) return Promise.reject(new TransactionError('FailedStore', 'disk full (test)'));
+    return this.inner.write(op, durable);
+  }
+  findGlobal(xid: string) {
+    return this.inner.findGlobal(xid);
+  }
+  listGlobals(query?: SessionQuery) {
+    return this.inner.listGlobals(query);
+  }
+  acquireTaskLock() {
+    return Promise.resolve(true);
+  }
+  close() {
+    return this.inner.close();
+  }
+}
+
+describe('store failure during phase two', () => {
+  test('an async commit whose end cannot be stored is logged, not an unhandled rejection', async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtx-failing-store-'));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const store = new FailingStore(new FileStore({ dir }));
+    // Storing the CommitFailed end fails.
+    store.failOn = (op) => op.op === 'globalUpdate' && op.status === S.CommitFailed;
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    t.after(() => process.off('unhandledRejection', onUnhandled));
+    const { port, server } = await startTc(t, { store });
+    const tm = await Tm.connect(t, port);
+    const rm = await connectRm(t, port, 'at-app', { resourceIds: [AT_RESOURCE] });
+    const xid = await tm.begin();
+    await rm.registerBranchOk(xid, { branchType: BranchType.AT, lockKey: 't:1' });
+    // The RM fails the branch for good on the first, asynchronous attempt.
+    rm.respond.commit = 'unretryable';
+    assert.equal((await tm.commit(xid)).globalStatus, S.Committed);
+    await rm.waitFor((c) => c.some((x) => x.reply === 'unretryable'), 'the unretryable answer');
+    await sleep(100);
+    assert.deepEqual(unhandled, []);
+    // The TC is still serving.
+    assert.equal(server.coordinator.sessions.get(xid)?.status, S.CommitFailed);
+    assert.equal((await tm.rollback(await tm.begin())).globalStatus, S.Rollbacked);
   });
 });

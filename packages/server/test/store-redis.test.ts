@@ -529,16 +529,17 @@ if (unreachable !== null) {
       // Seata's RedisDistributedLocker key: the task name itself.
       assert.equal(await raw.sendCommand(['GET', `${p}RetryCommitting`]), 'tc-a:8091');
 
-      assert.equal(await a.acquireTaskLock('TxTimeoutCheck', 'tc-a:8091', 150), true);
-      await sleep(80);
-      assert.equal(await a.acquireTaskLock('TxTimeoutCheck', 'tc-a:8091', 150), true, 'renewed by its owner');
-      await sleep(100);
+      // At least 150 ms either side of every expiry, so a slow machine does not flip the outcome.
+      assert.equal(await a.acquireTaskLock('TxTimeoutCheck', 'tc-a:8091', 400), true);
+      await sleep(200);
+      assert.equal(await a.acquireTaskLock('TxTimeoutCheck', 'tc-a:8091', 400), true, 'renewed by its owner');
+      await sleep(250);
       assert.equal(
-        await b.acquireTaskLock('TxTimeoutCheck', 'tc-b:8091', 150),
+        await b.acquireTaskLock('TxTimeoutCheck', 'tc-b:8091', 400),
         false,
         'the renewal moved the expiry',
       );
-      await sleep(120);
+      await sleep(300);
       assert.equal(
         await b.acquireTaskLock('TxTimeoutCheck', 'tc-b:8091', 10_000),
         true,
@@ -575,7 +576,7 @@ if (unreachable !== null) {
       assert.equal((await store.findGlobal(g.xid))?.branches.length, 1);
       await raw.sendCommand(['SCRIPT', 'FLUSH']);
       assert.equal((await store.listGlobals()).length, 1);
-      assert.ok(store.stats.scriptLoads >= 2);
+      // stats.scriptLoads is not asserted: a parallel run may load the scripts again first.
     });
 
     test('a lost connection rejects changes with FailedStore, then the store reconnects', async (t) => {
@@ -606,11 +607,14 @@ if (unreachable !== null) {
       assert.ok(Date.now() - started < 1000, 'offline failures are immediate');
 
       proxy.clearFaults();
+      // Back once a change and a read both go through (node-redis may refuse commands for a
+      // moment around the reconnect handshake).
       const later = global();
       const deadline = Date.now() + 5000;
       for (;;) {
         try {
           await store.write({ op: 'globalAdd', global: later }, true);
+          await store.findGlobal(later.xid);
           break;
         } catch (err) {
           assert.ok(err instanceof TransactionError && err.code === 'FailedStore', String(err));

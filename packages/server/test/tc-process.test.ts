@@ -191,7 +191,12 @@ describe('dtx server process', () => {
       await within(load.done, 'the load workers to stop after the kill', 15_000);
       assert.ok(txs.length > 0, `round ${round}: no transaction began`);
       total += txs.length;
-      inDoubt += txs.filter((x) => x.acked === null).length;
+      const open = txs.filter((x) => x.acked === null);
+      inDoubt += open.length;
+      t.diagnostic(
+        `round ${round}: ${txs.length} begun, ${txs.length - open.length} decided and acknowledged, ` +
+          `${open.filter((x) => x.sent).length} decision in flight, ${open.filter((x) => !x.sent).length} undecided`,
+      );
 
       tc = await spawn(t, port, metricsPort, storeDir);
       await within(Promise.all([rmA.reconnect(), rmB.reconnect()]), 'the RMs to reconnect');

@@ -6,10 +6,10 @@
  * connection (which the TC must find through its same-ip-other-port channel fallback).
  */
 import {
-  BranchStatus,
-  type BranchType,
   type BranchRegisterResponse,
   type BranchReportResponse,
+  BranchStatus,
+  type BranchType,
   type GlobalLockQueryResponse,
   ResultCode,
   type SingleMessage,

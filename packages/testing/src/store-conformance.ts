@@ -17,7 +17,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { setImmediate as yieldTurn, setTimeout as sleep } from 'node:timers/promises';
+import { setTimeout as sleep, setImmediate as yieldTurn } from 'node:timers/promises';
 import { BranchStatus, BranchType, GlobalStatus } from '@dtx/protocol';
 
 /** A branch as a store returns it (BranchSession of @dtx/server). */
@@ -66,7 +66,11 @@ export interface ConformanceStore {
   open(): Promise<ConformanceGlobal[]>;
   write(op: ConformanceOp, durable: boolean): Promise<void>;
   findGlobal(xid: string): Promise<ConformanceGlobal | null>;
-  listGlobals(query?: { statuses?: number[]; beganBefore?: number; limit?: number }): Promise<ConformanceGlobal[]>;
+  listGlobals(query?: {
+    statuses?: number[];
+    beganBefore?: number;
+    limit?: number;
+  }): Promise<ConformanceGlobal[]>;
   acquireTaskLock(name: string, owner: string, ttlMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
@@ -162,7 +166,8 @@ function applyModel(model: Map<string, ConformanceGlobal>, op: ConformanceOp): v
       return;
     case 'branchAdd': {
       const g = model.get(op.branch.xid);
-      if (g && !g.branches.some((b) => b.branchId === op.branch.branchId)) g.branches.push(structuredClone(op.branch));
+      if (g && !g.branches.some((b) => b.branchId === op.branch.branchId))
+        g.branches.push(structuredClone(op.branch));
       return;
     }
     case 'branchUpdate': {
@@ -179,7 +184,11 @@ function applyModel(model: Map<string, ConformanceGlobal>, op: ConformanceOp): v
 }
 
 /** A session as compared: the fields a store of this kind keeps. */
-function canonical(g: ConformanceGlobal, expected: ConformanceGlobal | undefined, fx: StoreFixture): ConformanceGlobal {
+function canonical(
+  g: ConformanceGlobal,
+  expected: ConformanceGlobal | undefined,
+  fx: StoreFixture,
+): ConformanceGlobal {
   const keepsExtras = fx.keepsBranchExtras ?? true;
   return {
     ...g,
@@ -187,20 +196,32 @@ function canonical(g: ConformanceGlobal, expected: ConformanceGlobal | undefined
       if (keepsExtras) return { ...b };
       const want = expected?.branches[i];
       const near = want !== undefined && Math.abs(b.beginTime - want.beginTime) <= BEGIN_TIME_TOLERANCE_MS;
-      assert.ok(Number.isSafeInteger(b.beginTime), `branch ${b.branchId} beginTime ${b.beginTime} is not a time`);
+      assert.ok(
+        Number.isSafeInteger(b.beginTime),
+        `branch ${b.branchId} beginTime ${b.beginTime} is not a time`,
+      );
       return { ...b, lockKey: null, beginTime: near ? (want as ConformanceBranch).beginTime : b.beginTime };
     }),
   };
 }
 
 /** Asserts that `actual` holds exactly the sessions of `expected`, whatever their order. */
-function assertSessions(actual: ConformanceGlobal[], expected: Iterable<ConformanceGlobal>, fx: StoreFixture, what: string): void {
+function assertSessions(
+  actual: ConformanceGlobal[],
+  expected: Iterable<ConformanceGlobal>,
+  fx: StoreFixture,
+  what: string,
+): void {
   const want = new Map([...expected].map((g) => [g.xid, g]));
   const got = new Map(actual.map((g) => [g.xid, g]));
   assert.equal(got.size, actual.length, `${what}: a session is listed twice`);
   const missing = [...want.keys()].filter((x) => !got.has(x));
   const extra = [...got.keys()].filter((x) => !want.has(x));
-  assert.deepEqual({ missing: missing.slice(0, 5), extra: extra.slice(0, 5) }, { missing: [], extra: [] }, `${what}: sessions differ`);
+  assert.deepEqual(
+    { missing: missing.slice(0, 5), extra: extra.slice(0, 5) },
+    { missing: [], extra: [] },
+    `${what}: sessions differ`,
+  );
   for (const [xid, g] of got) {
     const w = want.get(xid) as ConformanceGlobal;
     assert.deepStrictEqual(canonical(g, w, fx), canonical(w, w, fx), `${what}: session ${xid}`);
@@ -208,13 +229,21 @@ function assertSessions(actual: ConformanceGlobal[], expected: Iterable<Conforma
 }
 
 /** One session, compared like assertSessions. */
-function assertSession(actual: ConformanceGlobal | null, expected: ConformanceGlobal, fx: StoreFixture, what: string): void {
+function assertSession(
+  actual: ConformanceGlobal | null,
+  expected: ConformanceGlobal,
+  fx: StoreFixture,
+  what: string,
+): void {
   assert.ok(actual, `${what}: ${expected.xid} not found`);
   assert.deepStrictEqual(canonical(actual, expected, fx), canonical(expected, expected, fx), what);
 }
 
 /** Closes `store` and opens a new instance over the same storage; returns it and what it loaded. */
-async function restart(fx: StoreFixture, store: ConformanceStore): Promise<{ store: ConformanceStore; sessions: ConformanceGlobal[] }> {
+async function restart(
+  fx: StoreFixture,
+  store: ConformanceStore,
+): Promise<{ store: ConformanceStore; sessions: ConformanceGlobal[] }> {
   await store.close();
   const next = await fx.reopen();
   return { store: next, sessions: await next.open() };
@@ -235,14 +264,15 @@ function prng(seed: number): () => number {
  */
 export function describeStoreConformance(name: string, factory: () => Promise<StoreFixture>): void {
   /** Runs `body` with a fresh fixture and always cleans up. */
-  const withStore = (body: (fx: StoreFixture, store: ConformanceStore, ids: Ids) => Promise<void>) => async () => {
-    const fx = await factory();
-    try {
-      await body(fx, fx.store, new Ids());
-    } finally {
-      await fx.cleanup();
-    }
-  };
+  const withStore =
+    (body: (fx: StoreFixture, store: ConformanceStore, ids: Ids) => Promise<void>) => async () => {
+      const fx = await factory();
+      try {
+        await body(fx, fx.store, new Ids());
+      } finally {
+        await fx.cleanup();
+      }
+    };
 
   describe(`${name}: TransactionStore conformance`, () => {
     it(
@@ -265,7 +295,11 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
           timeout: 2_147_483_647,
         });
         g.xid = `10.0.0.7:8091:${g.transactionId}`;
-        const nulls = newGlobal(ids, { applicationId: null, transactionServiceGroup: null, transactionName: null });
+        const nulls = newGlobal(ids, {
+          applicationId: null,
+          transactionServiceGroup: null,
+          transactionName: null,
+        });
         await store.write({ op: 'globalAdd', global: g }, true);
         await store.write({ op: 'globalAdd', global: nulls }, true);
         const { store: again, sessions } = await restart(fx, store);
@@ -288,8 +322,16 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
             lockKey: 'order_tbl:1,2;stock_tbl:42',
             applicationData: '{"autoCommit":false,"skipCheckLock":true,"ключ":"値 ✓ 😀"}',
           }),
-          newBranch(ids, g, { branchType: BranchType.TCC, resourceGroupId: null, applicationData: '{"actionContext":{"n":1}}' }),
-          newBranch(ids, g, { branchType: BranchType.XA, resourceId: 'jdbc:postgresql://pg:5432/pay', status: B.PhaseOne_Done }),
+          newBranch(ids, g, {
+            branchType: BranchType.TCC,
+            resourceGroupId: null,
+            applicationData: '{"actionContext":{"n":1}}',
+          }),
+          newBranch(ids, g, {
+            branchType: BranchType.XA,
+            resourceId: 'jdbc:postgresql://pg:5432/pay',
+            status: B.PhaseOne_Done,
+          }),
         ];
         for (const b of branches) await store.write({ op: 'branchAdd', branch: b }, true);
         const { store: again, sessions } = await restart(fx, store);
@@ -313,8 +355,26 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
         await store.write({ op: 'globalAdd', global: g }, true);
         await store.write({ op: 'branchAdd', branch: b1 }, true);
         await store.write({ op: 'branchAdd', branch: b2 }, true);
-        await store.write({ op: 'branchUpdate', xid: g.xid, branchId: b1.branchId, status: B.PhaseOne_Done, applicationData: '{"a":"ü→2"}' }, true);
-        await store.write({ op: 'branchUpdate', xid: g.xid, branchId: b2.branchId, status: B.PhaseOne_Failed, applicationData: null }, true);
+        await store.write(
+          {
+            op: 'branchUpdate',
+            xid: g.xid,
+            branchId: b1.branchId,
+            status: B.PhaseOne_Done,
+            applicationData: '{"a":"ü→2"}',
+          },
+          true,
+        );
+        await store.write(
+          {
+            op: 'branchUpdate',
+            xid: g.xid,
+            branchId: b2.branchId,
+            status: B.PhaseOne_Failed,
+            applicationData: null,
+          },
+          true,
+        );
         const { store: again, sessions } = await restart(fx, store);
         const want = {
           ...g,
@@ -391,9 +451,21 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
         write({ op: 'globalAdd', global: gone });
         for (const b of [b1, b2, b3] as ConformanceBranch[]) write({ op: 'branchAdd', branch: b });
         write({ op: 'branchAdd', branch: newBranch(ids, gone) });
-        write({ op: 'branchUpdate', xid: g.xid, branchId: (b1 as ConformanceBranch).branchId, status: B.PhaseOne_Done, applicationData: 'first' });
+        write({
+          op: 'branchUpdate',
+          xid: g.xid,
+          branchId: (b1 as ConformanceBranch).branchId,
+          status: B.PhaseOne_Done,
+          applicationData: 'first',
+        });
         write({ op: 'globalUpdate', xid: g.xid, status: S.Committing, active: false });
-        write({ op: 'branchUpdate', xid: g.xid, branchId: (b1 as ConformanceBranch).branchId, status: B.PhaseTwo_CommitFailed_Retryable, applicationData: 'second' });
+        write({
+          op: 'branchUpdate',
+          xid: g.xid,
+          branchId: (b1 as ConformanceBranch).branchId,
+          status: B.PhaseTwo_CommitFailed_Retryable,
+          applicationData: 'second',
+        });
         write({ op: 'branchRemove', xid: g.xid, branchId: (b2 as ConformanceBranch).branchId });
         write({ op: 'globalUpdate', xid: g.xid, status: S.CommitRetrying, active: false });
         write({ op: 'globalRemove', xid: gone.xid });
@@ -416,7 +488,10 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
         const run = async (i: number) => {
           const pick = random();
           const g = newGlobal(ids, { beginTime: 1_700_000_000_000 + i, transactionName: `tx-${i}` });
-          const b1 = newBranch(ids, g, { branchType: i % 2 === 0 ? BranchType.AT : BranchType.TCC, lockKey: i % 2 === 0 ? `t:${i}` : null });
+          const b1 = newBranch(ids, g, {
+            branchType: i % 2 === 0 ? BranchType.AT : BranchType.TCC,
+            lockKey: i % 2 === 0 ? `t:${i}` : null,
+          });
           const b2 = newBranch(ids, g, { branchType: BranchType.TCC, applicationData: `{"i":${i}}` });
           // The coordinator's sequences: durable writes awaited in turn, the rest fired and forgotten.
           const step = async (op: ConformanceOp, durable: boolean) => {
@@ -430,7 +505,16 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
           await step({ op: 'branchAdd', branch: b1 }, true);
           if (pick < 0.1) {
             // reported phase one, left open
-            await step({ op: 'branchUpdate', xid: g.xid, branchId: b1.branchId, status: B.PhaseOne_Done, applicationData: `{"r":${i}}` }, true);
+            await step(
+              {
+                op: 'branchUpdate',
+                xid: g.xid,
+                branchId: b1.branchId,
+                status: B.PhaseOne_Done,
+                applicationData: `{"r":${i}}`,
+              },
+              true,
+            );
             return;
           }
           await step({ op: 'branchAdd', branch: b2 }, true);
@@ -484,11 +568,23 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
         }
         const times = (list: ConformanceGlobal[]) => list.map((g) => g.beginTime - 1_700_000_000_000);
         assert.deepEqual(times(await store.listGlobals()), [1000, 2000, 3000, 4000, 5000, 6000]);
-        assert.deepEqual(times(await store.listGlobals({ statuses: [S.Begin, S.Committing] })), [1000, 3000, 5000, 6000]);
-        assert.deepEqual(times(await store.listGlobals({ beganBefore: 1_700_000_004_000 })), [1000, 2000, 3000]);
-        assert.deepEqual(times(await store.listGlobals({ statuses: [S.Committing], beganBefore: 1_700_000_006_000 })), [1000]);
+        assert.deepEqual(
+          times(await store.listGlobals({ statuses: [S.Begin, S.Committing] })),
+          [1000, 3000, 5000, 6000],
+        );
+        assert.deepEqual(
+          times(await store.listGlobals({ beganBefore: 1_700_000_004_000 })),
+          [1000, 2000, 3000],
+        );
+        assert.deepEqual(
+          times(await store.listGlobals({ statuses: [S.Committing], beganBefore: 1_700_000_006_000 })),
+          [1000],
+        );
         assert.deepEqual(times(await store.listGlobals({ limit: 2 })), [1000, 2000]);
-        assert.deepEqual(times(await store.listGlobals({ statuses: [S.Begin, S.CommitFailed], limit: 2 })), [3000, 4000]);
+        assert.deepEqual(
+          times(await store.listGlobals({ statuses: [S.Begin, S.CommitFailed], limit: 2 })),
+          [3000, 4000],
+        );
         assert.deepEqual(await store.listGlobals({ statuses: [S.Rollbacking] }), []);
         const listed = await store.listGlobals({ statuses: [S.AsyncCommitting] });
         assert.equal(listed.length, 1);
@@ -531,16 +627,44 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
         }
         const other = await fx.reopen();
         await other.open();
-        assert.equal(await store.acquireTaskLock('RetryCommitting', 'tc-a:8091', ttl), true, 'A takes a free lock');
-        assert.equal(await other.acquireTaskLock('RetryCommitting', 'tc-b:8091', ttl), false, "B is refused during A's lease");
-        assert.equal(await other.acquireTaskLock('AsyncCommitting', 'tc-b:8091', ttl), true, 'locks are per task');
+        assert.equal(
+          await store.acquireTaskLock('RetryCommitting', 'tc-a:8091', ttl),
+          true,
+          'A takes a free lock',
+        );
+        assert.equal(
+          await other.acquireTaskLock('RetryCommitting', 'tc-b:8091', ttl),
+          false,
+          "B is refused during A's lease",
+        );
+        assert.equal(
+          await other.acquireTaskLock('AsyncCommitting', 'tc-b:8091', ttl),
+          true,
+          'locks are per task',
+        );
         await sleep(ttl / 2);
-        assert.equal(await store.acquireTaskLock('RetryCommitting', 'tc-a:8091', ttl), true, 'A renews its own lease');
+        assert.equal(
+          await store.acquireTaskLock('RetryCommitting', 'tc-a:8091', ttl),
+          true,
+          'A renews its own lease',
+        );
         await sleep(ttl / 2 + 50);
-        assert.equal(await other.acquireTaskLock('RetryCommitting', 'tc-b:8091', ttl), false, "the renewal extended A's lease");
+        assert.equal(
+          await other.acquireTaskLock('RetryCommitting', 'tc-b:8091', ttl),
+          false,
+          "the renewal extended A's lease",
+        );
         await sleep(ttl + 100);
-        assert.equal(await other.acquireTaskLock('RetryCommitting', 'tc-b:8091', ttl), true, 'B takes it after expiry');
-        assert.equal(await store.acquireTaskLock('RetryCommitting', 'tc-a:8091', ttl), false, 'A is now refused');
+        assert.equal(
+          await other.acquireTaskLock('RetryCommitting', 'tc-b:8091', ttl),
+          true,
+          'B takes it after expiry',
+        );
+        assert.equal(
+          await store.acquireTaskLock('RetryCommitting', 'tc-a:8091', ttl),
+          false,
+          'A is now refused',
+        );
         // Not one of Seata's four seed rows: the row is created on first use.
         assert.equal(await store.acquireTaskLock('UndologDelete', 'tc-a:8091', ttl), true);
         assert.equal(await other.acquireTaskLock('UndologDelete', 'tc-b:8091', ttl), false);
@@ -621,8 +745,16 @@ export function describeLockManagerConformance(name: string, factory: () => Prom
         const g1 = newGlobal(ids);
         const g2 = newGlobal(ids);
         assert.equal(await a.acquire(branchOf(ids, g1, 'order_tbl:1,2;stock_tbl:7')), true);
-        assert.equal(await b.acquire(branchOf(ids, g2, 'order_tbl:3;stock_tbl:7')), false, 'stock_tbl:7 is held');
-        assert.equal(await b.isLockable(null, RES, 'order_tbl:3'), true, 'nothing of the refused branch was taken');
+        assert.equal(
+          await b.acquire(branchOf(ids, g2, 'order_tbl:3;stock_tbl:7')),
+          false,
+          'stock_tbl:7 is held',
+        );
+        assert.equal(
+          await b.isLockable(null, RES, 'order_tbl:3'),
+          true,
+          'nothing of the refused branch was taken',
+        );
         assert.equal(await b.acquire(branchOf(ids, g2, 'order_tbl:3')), true);
         assert.equal(await a.acquire(branchOf(ids, newGlobal(ids), 'order_tbl:3')), false);
         assert.equal(await a.acquire(branchOf(ids, g1, null)), true, 'no lockKey, nothing to lock');
@@ -640,8 +772,16 @@ export function describeLockManagerConformance(name: string, factory: () => Prom
         assert.equal(await a.isLockable(g.xid, RES, 'order_tbl:1,2,3'), true);
         assert.equal(await a.isLockable('10.0.0.7:8091:1', RES, 'order_tbl:2'), false);
         await b.release(second);
-        assert.equal(await a.isLockable(null, RES, 'order_tbl:3'), true, "the second branch's own row is free");
-        assert.equal(await a.isLockable(null, RES, 'order_tbl:2'), false, 'order_tbl:2 stays with the first branch');
+        assert.equal(
+          await a.isLockable(null, RES, 'order_tbl:3'),
+          true,
+          "the second branch's own row is free",
+        );
+        assert.equal(
+          await a.isLockable(null, RES, 'order_tbl:2'),
+          false,
+          'order_tbl:2 stays with the first branch',
+        );
         await a.release(first);
         assert.equal(await a.isLockable(null, RES, 'order_tbl:1,2,3'), true);
       }),
@@ -657,7 +797,11 @@ export function describeLockManagerConformance(name: string, factory: () => Prom
         assert.equal(await b.acquire(branchOf(ids, other, 'account_tbl:10')), true);
         await b.releaseGlobal(g);
         assert.equal(await a.isLockable(null, RES, 'order_tbl:1;stock_tbl:1;account_tbl:9'), true);
-        assert.equal(await a.isLockable(null, RES, 'account_tbl:10'), false, 'other transactions keep theirs');
+        assert.equal(
+          await a.isLockable(null, RES, 'account_tbl:10'),
+          false,
+          'other transactions keep theirs',
+        );
         assert.equal(await a.isLockable(other.xid, RES, 'account_tbl:10'), true);
       }),
     );
@@ -667,9 +811,16 @@ export function describeLockManagerConformance(name: string, factory: () => Prom
       withLocks(async ({ a, b }, ids) => {
         assert.equal(await a.acquire(branchOf(ids, newGlobal(ids), 'order_tbl:1')), true);
         const elsewhere = newGlobal(ids);
-        const b2 = newBranch(ids, elsewhere, { lockKey: 'order_tbl:1', resourceId: 'jdbc:mysql://db2:3306/orders' });
+        const b2 = newBranch(ids, elsewhere, {
+          lockKey: 'order_tbl:1',
+          resourceId: 'jdbc:mysql://db2:3306/orders',
+        });
         assert.equal(await b.acquire(b2), true, 'the same table and pk in another resource');
-        assert.equal(await b.acquire(branchOf(ids, newGlobal(ids), 'stock_tbl:1')), true, 'the same pk in another table');
+        assert.equal(
+          await b.acquire(branchOf(ids, newGlobal(ids), 'stock_tbl:1')),
+          true,
+          'the same pk in another table',
+        );
         assert.equal(await b.isLockable(null, RES, ''), true, 'an empty lockKey locks nothing');
       }),
     );
@@ -699,12 +850,20 @@ export function describeLockManagerConformance(name: string, factory: () => Prom
             `order_tbl:${Array.from({ length: to - from + 1 }, (_, i) => base + from + i).join(',')}`;
           // Overlapping in the middle, listed in opposite orders.
           const x = branchOf(ids, g1, rows(1, 6));
-          const y = branchOf(ids, g2, `order_tbl:${Array.from({ length: 6 }, (_, i) => base + 9 - i).join(',')}`);
+          const y = branchOf(
+            ids,
+            g2,
+            `order_tbl:${Array.from({ length: 6 }, (_, i) => base + 9 - i).join(',')}`,
+          );
           const [wx, wy] = await Promise.all([a.acquire(x), b.acquire(y)]);
           assert.equal(Number(wx) + Number(wy), 1, `round ${round}: exactly one wins (${wx}, ${wy})`);
           const winner = wx ? g1 : g2;
           assert.equal(await a.isLockable(winner.xid, RES, wx ? rows(1, 6) : rows(4, 9)), true);
-          assert.equal(await a.isLockable(null, RES, wx ? rows(7, 9) : rows(1, 3)), true, "the loser's rows stayed free");
+          assert.equal(
+            await a.isLockable(null, RES, wx ? rows(7, 9) : rows(1, 3)),
+            true,
+            "the loser's rows stayed free",
+          );
           await a.releaseGlobal(g1);
           await b.releaseGlobal(g2);
         }

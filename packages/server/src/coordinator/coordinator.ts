@@ -527,7 +527,11 @@ export class Coordinator {
     }
     if (canBeCommittedAsync(g)) {
       await this.setStatus(g, S.AsyncCommitting, true);
-      void this.doGlobalCommit(g, true);
+      // Nobody awaits this run: a failure (the store refusing the end) must not become an
+      // unhandled rejection, which would take the whole TC process down. Recovery retries.
+      this.doGlobalCommit(g, true).catch((err) => {
+        this.logger.error({ err, xid: g.xid }, 'async commit failed; recovery will retry');
+      });
       return ok(TypeCode.GLOBAL_COMMIT_RESULT, { globalStatus: S.Committed });
     }
     this.busy.add(g.xid);

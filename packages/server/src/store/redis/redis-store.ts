@@ -10,9 +10,13 @@
  *
  * Every change is one Lua script run, so no reader ever sees half of it: a globalUpdate moves
  * the XID between status sets and rewrites the hash in one step, and a globalRemove deletes the
- * hash, the branch list, the branch hashes and the status membership together. Changes from all
- * transactions are queued and sent together as one MULTI/EXEC of EVALSHA calls (one round trip
- * for many changes, applied in call order); each change's promise settles with its own reply.
+ * hash, the branch list, the branch hashes and the status membership together. (Redis does not
+ * undo a script that fails half-way; that takes foreign data of the wrong type under our keys.)
+ * Changes from all transactions are queued and sent together as one MULTI/EXEC of EVALSHA calls
+ * (one round trip for many changes, applied in call order); each change's promise settles with
+ * its own reply. A connection failure rejects the changes of the batch on the wire (EXEC is all
+ * or nothing, so they either all ran or none did) and, while Redis is unreachable, new ones at
+ * once; the store reconnects by itself and is usable again afterwards.
  *
  * Durability is the Redis server's: a change is acknowledged once Redis has applied it in
  * memory, and survives a Redis crash only as far as `appendonly yes` with `appendfsync always`
@@ -518,7 +522,13 @@ export class RedisStore implements TransactionStore, RedisScriptRunner {
     }
     this.client = client;
     this.closing = false;
-    return this.readAll();
+    try {
+      return await this.readAll();
+    } catch (err) {
+      this.client = null;
+      client.destroy();
+      throw err;
+    }
   }
 
   /** Every stored session: SCAN for global hashes (keeps up with concurrent writers), then read them. */

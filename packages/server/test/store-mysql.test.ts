@@ -1,0 +1,501 @@
+/**
+ * SqlStore and SqlLockManager on MySQL or MariaDB. The service comes from MYSQL_HOST, MYSQL_PORT,
+ * MYSQL_USER, MYSQL_PASSWORD and MYSQL_DATABASE (defaults 127.0.0.1:3306, root, no password,
+ * test). The file works in its own database, dropped at the end, so it can run beside other test
+ * files. An unreachable server skips the file, or fails it when CI=true.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { ConfigError, TransactionError } from '@dtx/core';
+import { BranchType, GlobalStatus } from '@dtx/protocol';
+import { describeLockManagerConformance, describeStoreConformance } from '@dtx/testing';
+import {
+  applySchema,
+  type BranchSession,
+  createMysqlDialect,
+  type GlobalSession,
+  SqlLockManager,
+  SqlStore,
+  type SqlStoreOptions,
+} from '../src/index.js';
+
+const env = process.env;
+const HOST = env.MYSQL_HOST ?? '127.0.0.1';
+const PORT = Number(env.MYSQL_PORT ?? 3306);
+const USER = env.MYSQL_USER ?? 'root';
+const PASSWORD = env.MYSQL_PASSWORD ?? '';
+const HOME_DATABASE = env.MYSQL_DATABASE ?? 'test';
+/** This file's own database. */
+const DATABASE = `dtx_t_${randomBytes(5).toString('hex')}`;
+
+function admin(database: string) {
+  return createMysqlDialect({
+    host: HOST,
+    port: PORT,
+    user: USER,
+    password: PASSWORD,
+    database,
+    poolSize: 2,
+    driver: { connectTimeout: 3000 },
+  });
+}
+
+async function probe(): Promise<string | null> {
+  const db = admin(HOME_DATABASE);
+  try {
+    await db.query('SELECT 1');
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    await db.end().catch(() => {});
+  }
+}
+
+const failure = await probe();
+const skip =
+  failure !== null
+    ? `MySQL/MariaDB is not reachable at ${USER}@${HOST}:${PORT}/${HOME_DATABASE} (${failure}); set MYSQL_HOST, MYSQL_PORT, MYSQL_USER, MYSQL_PASSWORD, MYSQL_DATABASE`
+    : false;
+if (skip && env.CI === 'true') {
+  it('MySQL is reachable (required when CI=true)', () => assert.fail(skip));
+}
+
+function options(over: Partial<SqlStoreOptions> = {}): Partial<SqlStoreOptions> {
+  return {
+    dialect: 'mysql',
+    host: HOST,
+    port: PORT,
+    user: USER,
+    password: PASSWORD,
+    database: DATABASE,
+    createSchema: true,
+    poolSize: 4,
+    ...over,
+  };
+}
+
+const TABLES = ['global_table', 'branch_table', 'lock_table', 'distributed_lock'];
+
+describe('SqlStore on MySQL', { skip }, () => {
+  const home = admin(HOME_DATABASE);
+  const db = admin(DATABASE);
+  const ready = (async () => {
+    await home.query(`CREATE DATABASE ${DATABASE} CHARACTER SET utf8mb4`);
+    await applySchema(db);
+  })();
+  /** Empties the tables and resets the task-lock seed rows. */
+  const clear = async () => {
+    await ready;
+    for (const t of TABLES) await db.query(`DELETE FROM ${t}`);
+    await applySchema(db);
+  };
+  after(async () => {
+    await db.end();
+    await home.query(`DROP DATABASE IF EXISTS ${DATABASE}`).catch(() => {});
+    await home.end();
+  });
+
+  /** Stores made by a test, closed at its end. */
+  const stores = () => {
+    const made: SqlStore[] = [];
+    return {
+      make: (over: Partial<SqlStoreOptions> = {}) => {
+        const s = new SqlStore(options(over));
+        made.push(s);
+        return s;
+      },
+      closeAll: async () => {
+        for (const s of made) await s.close();
+      },
+    };
+  };
+
+  describeStoreConformance('SqlStore (mysql)', async () => {
+    await clear();
+    const { make, closeAll } = stores();
+    return {
+      store: make(),
+      reopen: async () => make(),
+      cleanup: closeAll,
+      sharedLocks: true,
+      keepsBranchExtras: false,
+    };
+  });
+
+  describeLockManagerConformance('SqlLockManager (mysql)', async () => {
+    await clear();
+    const { make, closeAll } = stores();
+    // Two pools: two TCs sharing lock_table.
+    return { a: new SqlLockManager(make()), b: new SqlLockManager(make()), cleanup: closeAll };
+  });
+
+  describe('MySQL specifics', () => {
+    let serial = (1n << 62n) + 5n;
+    const global = (over: Partial<GlobalSession> = {}): GlobalSession => {
+      serial += 10n;
+      return {
+        xid: `10.0.0.7:8091:${serial}`,
+        transactionId: serial,
+        status: GlobalStatus.Begin,
+        applicationId: 'app',
+        transactionServiceGroup: 'default_tx_group',
+        transactionName: 'tx',
+        timeout: 60_000,
+        beginTime: Date.now(),
+        applicationData: null,
+        active: true,
+        branches: [],
+        ...over,
+      };
+    };
+    const branch = (g: GlobalSession, n: bigint): BranchSession => ({
+      branchId: g.transactionId + n,
+      xid: g.xid,
+      transactionId: g.transactionId,
+      resourceGroupId: null,
+      resourceId: 'jdbc:mysql://db/orders',
+      branchType: BranchType.TCC,
+      status: 1,
+      clientId: 'app:10.0.0.9:1',
+      applicationData: null,
+      lockKey: null,
+      beginTime: Date.now(),
+    });
+
+    it("creates Seata's tables, columns, indexes and seed rows, idempotently", async () => {
+      await clear();
+      await applySchema(db);
+      const { rows } = await db.query(
+        `SELECT TABLE_NAME AS t, COLUMN_NAME AS c, DATA_TYPE AS type, CHARACTER_MAXIMUM_LENGTH AS len,
+                DATETIME_PRECISION AS fsp, IS_NULLABLE AS nullable, COLUMN_DEFAULT AS dflt
+           FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION`,
+        [DATABASE],
+      );
+      const cols = (table: string) =>
+        rows
+          .filter((r) => r.t === table)
+          .map(
+            (r) =>
+              `${r.c} ${r.type}${r.len ? `(${r.len})` : ''}${r.type === 'datetime' ? `(${r.fsp})` : ''}${r.nullable === 'NO' ? ' not null' : ''}`,
+          );
+      assert.deepEqual(cols('global_table'), [
+        'xid varchar(128) not null',
+        'transaction_id bigint',
+        'status tinyint not null',
+        'application_id varchar(32)',
+        'transaction_service_group varchar(32)',
+        'transaction_name varchar(128)',
+        'timeout int',
+        'begin_time bigint',
+        'application_data varchar(2000)',
+        'gmt_create datetime(0)',
+        'gmt_modified datetime(0)',
+      ]);
+      assert.deepEqual(cols('branch_table'), [
+        'branch_id bigint not null',
+        'xid varchar(128) not null',
+        'transaction_id bigint',
+        'resource_group_id varchar(32)',
+        'resource_id varchar(256)',
+        'branch_type varchar(8)',
+        'status tinyint',
+        'client_id varchar(64)',
+        'application_data varchar(2000)',
+        'gmt_create datetime(6)',
+        'gmt_modified datetime(6)',
+      ]);
+      assert.deepEqual(cols('lock_table'), [
+        'row_key varchar(128) not null',
+        'xid varchar(128)',
+        'transaction_id bigint',
+        'branch_id bigint not null',
+        'resource_id varchar(256)',
+        'table_name varchar(32)',
+        'pk varchar(36)',
+        'status tinyint not null',
+        'gmt_create datetime(0)',
+        'gmt_modified datetime(0)',
+      ]);
+      assert.deepEqual(cols('distributed_lock'), [
+        'lock_key char(20) not null',
+        'lock_value varchar(20) not null',
+        'expire bigint',
+      ]);
+      const idx = await db.query(
+        `SELECT TABLE_NAME AS t, INDEX_NAME AS i, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS cols
+           FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? GROUP BY TABLE_NAME, INDEX_NAME ORDER BY TABLE_NAME, INDEX_NAME`,
+        [DATABASE],
+      );
+      assert.deepEqual(
+        idx.rows.map((r) => `${r.t}.${r.i}(${r.cols})`),
+        [
+          'branch_table.idx_xid(xid)',
+          'branch_table.PRIMARY(branch_id)',
+          'distributed_lock.PRIMARY(lock_key)',
+          'global_table.idx_status_gmt_modified(status,gmt_modified)',
+          'global_table.idx_transaction_id(transaction_id)',
+          'global_table.PRIMARY(xid)',
+          'lock_table.idx_branch_id(branch_id)',
+          'lock_table.idx_status(status)',
+          'lock_table.idx_xid(xid)',
+          'lock_table.PRIMARY(row_key)',
+        ],
+      );
+      const charset = await db.query(
+        `SELECT DISTINCT CCSA.CHARACTER_SET_NAME AS cs FROM information_schema.TABLES T
+           JOIN information_schema.COLLATION_CHARACTER_SET_APPLICABILITY CCSA ON CCSA.COLLATION_NAME = T.TABLE_COLLATION
+          WHERE T.TABLE_SCHEMA = ?`,
+        [DATABASE],
+      );
+      assert.deepEqual(
+        charset.rows.map((r) => r.cs),
+        ['utf8mb4'],
+      );
+      const seeds = await db.query(
+        'SELECT lock_key, lock_value, expire FROM distributed_lock ORDER BY lock_key',
+      );
+      assert.deepEqual(
+        seeds.rows.map((r) => [r.lock_key, r.lock_value, String(r.expire)]),
+        [
+          ['AsyncCommitting', ' ', '0'],
+          ['RetryCommitting', ' ', '0'],
+          ['RetryRollbacking', ' ', '0'],
+          ['TxTimeoutCheck', ' ', '0'],
+        ],
+      );
+    });
+
+    it('works with custom table names (store.db.*Table)', async () => {
+      await ready;
+      const { make, closeAll } = stores();
+      try {
+        const tables = { globalTable: 'g2', branchTable: 'b2', lockTable: 'l2', distributedLockTable: 'd2' };
+        const s = make(tables);
+        await s.open();
+        const g = global();
+        await s.write({ op: 'globalAdd', global: g }, true);
+        await s.write({ op: 'branchAdd', branch: branch(g, 1n) }, true);
+        assert.equal((await s.findGlobal(g.xid))?.branches.length, 1);
+        assert.equal(await s.acquireTaskLock('RetryCommitting', 'a', 1000), true);
+        const locks = new SqlLockManager(s);
+        assert.equal(await locks.acquire({ ...branch(g, 2n), lockKey: 't:1' }), true);
+        assert.equal(Number((await db.query('SELECT count(*) AS n FROM l2')).rows[0]?.n), 1);
+        assert.equal(Number((await db.query('SELECT count(*) AS n FROM g2')).rows[0]?.n), 1);
+      } finally {
+        await closeAll();
+      }
+    });
+
+    it('refuses to open without its tables, naming the missing table and its key', async () => {
+      await ready;
+      const { make, closeAll } = stores();
+      try {
+        const s = make({ createSchema: false, branchTable: 'no_such_branch_table' });
+        await assert.rejects(s.open(), (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          assert.equal(err.key, 'store.db.branchTable');
+          assert.match(err.message, /no_such_branch_table/);
+          assert.match(err.message, /dtx server schema --db mysql/);
+          return true;
+        });
+      } finally {
+        await closeAll();
+      }
+    });
+
+    it('reports an unreachable server as FailedStore naming the address', async () => {
+      const s = new SqlStore(options({ port: 1, driver: { connectTimeout: 2000 } }));
+      try {
+        await assert.rejects(s.open(), (err: unknown) => {
+          assert.ok(err instanceof TransactionError);
+          assert.equal(err.code, 'FailedStore');
+          assert.match(err.message, new RegExp(`${HOST}:1/${DATABASE}`));
+          return true;
+        });
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('fails every operation of a failed batch with FailedStore, then carries on', async () => {
+      await clear();
+      const { make, closeAll } = stores();
+      try {
+        const s = make();
+        await s.open();
+        await db.query('RENAME TABLE branch_table TO branch_table_away');
+        const g = global();
+        const results = await Promise.allSettled([
+          s.write({ op: 'globalAdd', global: g }, true),
+          s.write({ op: 'branchAdd', branch: branch(g, 1n) }, true),
+        ]);
+        await db.query('RENAME TABLE branch_table_away TO branch_table');
+        for (const r of results) {
+          assert.equal(r.status, 'rejected');
+          const err = (r as PromiseRejectedResult).reason;
+          assert.ok(err instanceof TransactionError);
+          assert.equal(err.code, 'FailedStore');
+          assert.ok(err.cause, 'the driver error is the cause');
+        }
+        assert.equal(await s.findGlobal(g.xid), null, 'the batch was rolled back as a whole');
+        const g2 = global();
+        await s.write({ op: 'globalAdd', global: g2 }, true);
+        await s.write({ op: 'branchAdd', branch: branch(g2, 1n) }, true);
+        assert.equal((await s.findGlobal(g2.xid))?.branches.length, 1);
+        assert.equal(s.stats.failedBatches, 1);
+      } finally {
+        await closeAll();
+      }
+    });
+
+    it('survives the server dropping its connections', async () => {
+      await clear();
+      const { make, closeAll } = stores();
+      try {
+        const s = make();
+        await s.open();
+        const locks = new SqlLockManager(s);
+        const g = global();
+        await s.write({ op: 'globalAdd', global: g }, true);
+        // Every connection of the store's pool (poolSize 4): hold them all to learn their ids.
+        const held = await Promise.all(Array.from({ length: 4 }, () => s.db.connect()));
+        const ids = await Promise.all(
+          held.map(async (c) => Number((await c.query('SELECT CONNECTION_ID() AS id')).rows[0]?.id)),
+        );
+        for (const c of held) c.release();
+        let killed = 0;
+        for (const id of ids) {
+          await home.query(`KILL ${id}`);
+          killed++;
+        }
+        assert.ok(killed > 0, 'some connections were dropped');
+        // Operations in flight as the connections die may fail; the ones after must not.
+        await Promise.allSettled([
+          s.write({ op: 'globalUpdate', xid: g.xid, status: 2, active: false }, true),
+          s.findGlobal(g.xid),
+        ]);
+        const g2 = global();
+        await s.write({ op: 'globalAdd', global: g2 }, true);
+        assert.equal((await s.findGlobal(g2.xid))?.xid, g2.xid);
+        assert.equal(await locks.acquire({ ...branch(g2, 1n), lockKey: 't:1' }), true);
+      } finally {
+        await closeAll();
+      }
+    });
+
+    it('refuses a value too long for its column alone, without failing its batch', async () => {
+      await clear();
+      const { make, closeAll } = stores();
+      try {
+        const s = make();
+        await s.open();
+        const ok = global({ applicationData: '😀'.repeat(2000) });
+        const tooLong = global({ applicationData: 'x'.repeat(2001) });
+        const [a, b] = await Promise.allSettled([
+          s.write({ op: 'globalAdd', global: ok }, true),
+          s.write({ op: 'globalAdd', global: tooLong }, true),
+        ]);
+        assert.equal(a.status, 'fulfilled');
+        assert.equal(b.status, 'rejected');
+        assert.match(String((b as PromiseRejectedResult).reason), /application_data has 2001 characters/);
+        assert.equal((await s.findGlobal(ok.xid))?.applicationData, '😀'.repeat(2000));
+      } finally {
+        await closeAll();
+      }
+    });
+
+    it('batches across transactions: a pipelined 2-branch transaction costs far fewer than 7 round trips', async (t) => {
+      await clear();
+      const { make, closeAll } = stores();
+      try {
+        const s = make();
+        await s.open();
+        const before = { ...s.stats };
+        const lazy: Array<Promise<void>> = [];
+        const tx = async () => {
+          const g = global();
+          const [b1, b2] = [branch(g, 1n), branch(g, 2n)];
+          await s.write({ op: 'globalAdd', global: g }, true);
+          await s.write({ op: 'branchAdd', branch: b1 }, true);
+          await s.write({ op: 'branchAdd', branch: b2 }, true);
+          await s.write(
+            { op: 'globalUpdate', xid: g.xid, status: GlobalStatus.Committing, active: false },
+            true,
+          );
+          lazy.push(s.write({ op: 'branchRemove', xid: g.xid, branchId: b1.branchId }, false));
+          lazy.push(s.write({ op: 'branchRemove', xid: g.xid, branchId: b2.branchId }, false));
+          lazy.push(s.write({ op: 'globalRemove', xid: g.xid }, false));
+        };
+        const N = 64;
+        await Promise.all(Array.from({ length: N }, tx));
+        await Promise.all(lazy);
+        const trips = s.stats.roundTrips - before.roundTrips;
+        const batches = s.stats.batches - before.batches;
+        t.diagnostic(
+          `${N} transactions, ${N * 7} operations: ${batches} batches, ${trips} round trips (${(trips / N).toFixed(2)} per transaction)`,
+        );
+        assert.ok(trips / N < 3.5, `${(trips / N).toFixed(2)} round trips per transaction`);
+        assert.deepEqual(await s.listGlobals(), []);
+        assert.equal(Number((await db.query('SELECT count(*) AS n FROM branch_table')).rows[0]?.n), 0);
+      } finally {
+        await closeAll();
+      }
+    });
+
+    it('reads rows written the way a Java Seata TC writes them', async () => {
+      await clear();
+      const { make, closeAll } = stores();
+      try {
+        await db.query(
+          `INSERT INTO global_table (xid, transaction_id, status, application_id, transaction_service_group, transaction_name, timeout, begin_time, application_data, gmt_create, gmt_modified)
+           VALUES ('192.168.1.5:8091:9223372036854775807', 9223372036854775807, 4, 'seata-app', 'my_group', 'java-tx', 60000, 1700000000000, NULL, now(), now())`,
+        );
+        await db.query(
+          `INSERT INTO branch_table (branch_id, xid, transaction_id, resource_group_id, resource_id, branch_type, status, client_id, application_data, gmt_create, gmt_modified)
+           VALUES (9223372036854775806, '192.168.1.5:8091:9223372036854775807', 9223372036854775807, NULL, 'jdbc:mysql://db/db', 'SAGA', 2, 'seata-app:192.168.1.9:40000', '{"k":1}', now(6), now(6))`,
+        );
+        const s = make();
+        const [g] = await s.open();
+        assert.equal(g?.transactionId, 9223372036854775807n);
+        assert.equal(g?.status, GlobalStatus.Rollbacking);
+        assert.equal(g?.active, false);
+        assert.equal(g?.branches[0]?.branchId, 9223372036854775806n);
+        assert.equal(g?.branches[0]?.branchType, BranchType.SAGA);
+        assert.ok(
+          Math.abs((g?.branches[0]?.beginTime ?? 0) - Date.now()) < 60_000,
+          'beginTime from gmt_create',
+        );
+      } finally {
+        await closeAll();
+      }
+    });
+
+    it('keeps task-lock owners longer than lock_value apart', async () => {
+      await clear();
+      const { make, closeAll } = stores();
+      try {
+        const a = make();
+        const b = make();
+        await a.open();
+        await b.open();
+        const ownerA = 'fe80::1ff:fe23:4567:890a:8091';
+        const ownerB = 'fe80::1ff:fe23:4567:890b:8091';
+        assert.equal(await a.acquireTaskLock('TxTimeoutCheck', ownerA, 5000), true);
+        assert.equal(await b.acquireTaskLock('TxTimeoutCheck', ownerB, 5000), false);
+        assert.equal(
+          await a.acquireTaskLock('TxTimeoutCheck', ownerA, 5000),
+          true,
+          'renewal by the same long owner',
+        );
+        const { rows } = await db.query(
+          "SELECT lock_value FROM distributed_lock WHERE lock_key = 'TxTimeoutCheck'",
+        );
+        assert.ok(String(rows[0]?.lock_value).length <= 20);
+      } finally {
+        await closeAll();
+      }
+    });
+  });
+});

@@ -1,0 +1,497 @@
+/**
+ * SqlStore and SqlLockManager on PostgreSQL. The service comes from PGHOST, PGPORT, PGUSER,
+ * PGPASSWORD and PGDATABASE (defaults 127.0.0.1:5432, user postgres then root, database test).
+ * The file works in its own schema, dropped at the end, so it can run beside other test files.
+ * An unreachable server skips the file, or fails it when CI=true.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, describe, it } from 'node:test';
+import { ConfigError, TransactionError } from '@dtx/core';
+import { BranchType, GlobalStatus } from '@dtx/protocol';
+import { describeLockManagerConformance, describeStoreConformance } from '@dtx/testing';
+import {
+  applySchema,
+  type BranchSession,
+  createPostgresDialect,
+  type GlobalSession,
+  SqlLockManager,
+  SqlStore,
+  type SqlStoreOptions,
+} from '../src/index.js';
+
+const env = process.env;
+const HOST = env.PGHOST ?? '127.0.0.1';
+const PORT = Number(env.PGPORT ?? 5432);
+const DATABASE = env.PGDATABASE ?? 'test';
+const PASSWORD = env.PGPASSWORD ?? '';
+const SCHEMA = `dtx_t_${randomBytes(5).toString('hex')}`;
+/** Connections of this file's stores carry this name, so the blip test kills only them. */
+const APP = `dtx-test-${SCHEMA}`;
+
+function admin(user: string, schema: string | null) {
+  return createPostgresDialect({
+    host: HOST,
+    port: PORT,
+    user,
+    password: PASSWORD,
+    database: DATABASE,
+    poolSize: 2,
+    driver: { connectionTimeoutMillis: 3000, ...(schema ? { options: `-c search_path=${schema}` } : {}) },
+  });
+}
+
+/** The first user that can connect (trust auth: PGUSER, else postgres, else root). */
+async function probe(): Promise<{ user: string } | { reason: string }> {
+  const reasons: string[] = [];
+  for (const user of env.PGUSER ? [env.PGUSER] : ['postgres', 'root']) {
+    const db = admin(user, null);
+    try {
+      await db.query('SELECT 1');
+      return { user };
+    } catch (err) {
+      reasons.push(`${user}: ${(err as Error).message}`);
+    } finally {
+      await db.end().catch(() => {});
+    }
+  }
+  return { reason: reasons.join('; ') };
+}
+
+const found = await probe();
+const skip =
+  'reason' in found
+    ? `PostgreSQL is not reachable at ${HOST}:${PORT}/${DATABASE} (${found.reason}); set PGHOST, PGPORT, PGUSER, PGDATABASE`
+    : false;
+if (skip && env.CI === 'true') {
+  it('PostgreSQL is reachable (required when CI=true)', () => assert.fail(skip));
+}
+const USER = 'user' in found ? found.user : 'postgres';
+
+function options(over: Partial<SqlStoreOptions> = {}): Partial<SqlStoreOptions> {
+  return {
+    dialect: 'postgres',
+    host: HOST,
+    port: PORT,
+    user: USER,
+    password: PASSWORD,
+    database: DATABASE,
+    createSchema: true,
+    poolSize: 4,
+    driver: { options: `-c search_path=${SCHEMA}`, application_name: APP },
+    ...over,
+  };
+}
+
+const TABLES = ['global_table', 'branch_table', 'lock_table', 'distributed_lock'];
+
+describe('SqlStore on PostgreSQL', { skip }, () => {
+  const db = admin(USER, SCHEMA);
+  const ready = (async () => {
+    await db.query(`CREATE SCHEMA ${SCHEMA}`);
+    await applySchema(db);
+  })();
+  /** Empties the tables and resets the task-lock seed rows. */
+  const clear = async () => {
+    await ready;
+    for (const t of TABLES) await db.query(`DELETE FROM ${t}`);
+    await applySchema(db);
+  };
+  after(async () => {
+    await db.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`).catch(() => {});
+    await db.end();
+  });
+
+  /** Stores made by a test, closed at its end. */
+  const stores = () => {
+    const made: SqlStore[] = [];
+    return {
+      make: (over: Partial<SqlStoreOptions> = {}) => {
+        const s = new SqlStore(options(over));
+        made.push(s);
+        return s;
+      },
+      closeAll: async () => {
+        for (const s of made) await s.close();
+      },
+    };
+  };
+
+  describeStoreConformance('SqlStore (postgres)', async () => {
+    await clear();
+    const { make, closeAll } = stores();
+    return {
+      store: make(),
+      reopen: async () => make(),
+      cleanup: closeAll,
+      sharedLocks: true,
+      keepsBranchExtras: false,
+    };
+  });
+
+  describeLockManagerConformance('SqlLockManager (postgres)', async () => {
+    await clear();
+    const { make, closeAll } = stores();
+    // Two pools: two TCs sharing lock_table.
+    return { a: new SqlLockManager(make()), b: new SqlLockManager(make()), cleanup: closeAll };
+  });
+
+  describe('PostgreSQL specifics', () => {
+    let serial = (1n << 62n) + 5n;
+    const global = (over: Partial<GlobalSession> = {}): GlobalSession => {
+      serial += 10n;
+      return {
+        xid: `10.0.0.7:8091:${serial}`,
+        transactionId: serial,
+        status: GlobalStatus.Begin,
+        applicationId: 'app',
+        transactionServiceGroup: 'default_tx_group',
+        transactionName: 'tx',
+        timeout: 60_000,
+        beginTime: Date.now(),
+        applicationData: null,
+        active: true,
+        branches: [],
+        ...over,
+      };
+    };
+    const branch = (g: GlobalSession, n: bigint): BranchSession => ({
+      branchId: g.transactionId + n,
+      xid: g.xid,
+      transactionId: g.transactionId,
+      resourceGroupId: null,
+      resourceId: 'jdbc:postgresql://pg/orders',
+      branchType: BranchType.TCC,
+      status: 1,
+      clientId: 'app:10.0.0.9:1',
+      applicationData: null,
+      lockKey: null,
+      beginTime: Date.now(),
+    });
+
+    it("creates Seata's tables, columns, indexes and seed rows, idempotently", async () => {
+      await clear();
+      await applySchema(db);
+      const { rows } = await db.query(
+        `SELECT table_name, column_name, data_type, character_maximum_length AS len, is_nullable
+           FROM information_schema.columns WHERE table_schema = $1 ORDER BY table_name, ordinal_position`,
+        [SCHEMA],
+      );
+      const cols = (table: string) =>
+        rows
+          .filter((r) => r.table_name === table)
+          .map(
+            (r) =>
+              `${r.column_name} ${r.data_type}${r.len ? `(${r.len})` : ''}${r.is_nullable === 'NO' ? ' not null' : ''}`,
+          );
+      const ts = 'timestamp without time zone';
+      assert.deepEqual(cols('global_table'), [
+        'xid character varying(128) not null',
+        'transaction_id bigint',
+        'status smallint not null',
+        'application_id character varying(32)',
+        'transaction_service_group character varying(32)',
+        'transaction_name character varying(128)',
+        'timeout integer',
+        'begin_time bigint',
+        'application_data character varying(2000)',
+        `gmt_create ${ts}`,
+        `gmt_modified ${ts}`,
+      ]);
+      assert.deepEqual(cols('branch_table'), [
+        'branch_id bigint not null',
+        'xid character varying(128) not null',
+        'transaction_id bigint',
+        'resource_group_id character varying(32)',
+        'resource_id character varying(256)',
+        'branch_type character varying(8)',
+        'status smallint',
+        'client_id character varying(64)',
+        'application_data character varying(2000)',
+        `gmt_create ${ts}`,
+        `gmt_modified ${ts}`,
+      ]);
+      assert.deepEqual(cols('lock_table'), [
+        'row_key character varying(128) not null',
+        'xid character varying(128)',
+        'transaction_id bigint',
+        'branch_id bigint not null',
+        'resource_id character varying(256)',
+        'table_name character varying(32)',
+        'pk character varying(36)',
+        'status smallint not null',
+        `gmt_create ${ts}`,
+        `gmt_modified ${ts}`,
+      ]);
+      assert.deepEqual(cols('distributed_lock'), [
+        'lock_key character varying(20) not null',
+        'lock_value character varying(20) not null',
+        'expire bigint not null',
+      ]);
+      const precision = await db.query(
+        `SELECT table_name, datetime_precision AS p FROM information_schema.columns
+          WHERE table_schema = $1 AND column_name = 'gmt_create' ORDER BY table_name`,
+        [SCHEMA],
+      );
+      assert.deepEqual(
+        precision.rows.map((r) => `${r.table_name}:${r.p}`),
+        ['branch_table:6', 'global_table:0', 'lock_table:0'],
+      );
+      const idx = await db.query(
+        'SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 ORDER BY indexname',
+        [SCHEMA],
+      );
+      assert.deepEqual(
+        idx.rows.map((r) => r.indexname),
+        [
+          'idx_branch_id',
+          'idx_lock_table_xid',
+          'idx_status',
+          'idx_status_gmt_modified',
+          'idx_transaction_id',
+          'idx_xid',
+          'pk_branch_table',
+          'pk_distributed_lock_table',
+          'pk_global_table',
+          'pk_lock_table',
+        ],
+      );
+      const seeds = await db.query(
+        'SELECT lock_key, lock_value, expire FROM distributed_lock ORDER BY lock_key',
+      );
+      assert.deepEqual(
+        seeds.rows.map((r) => [r.lock_key, r.lock_value, String(r.expire)]),
+        [
+          ['AsyncCommitting', ' ', '0'],
+          ['RetryCommitting', ' ', '0'],
+          ['RetryRollbacking', ' ', '0'],
+          ['TxTimeoutCheck', ' ', '0'],
+        ],
+      );
+    });
+
+    it('works with custom table names (store.db.*Table)', async () => {
+      await ready;
+      const { make, closeAll } = stores();
+      try {
+        const tables = { globalTable: 'g2', branchTable: 'b2', lockTable: 'l2', distributedLockTable: 'd2' };
+        const s = make(tables);
+        await s.open();
+        const g = global();
+        await s.write({ op: 'globalAdd', global: g }, true);
+        await s.write({ op: 'branchAdd', branch: branch(g, 1n) }, true);
+        assert.equal((await s.findGlobal(g.xid))?.branches.length, 1);
+        assert.equal(await s.acquireTaskLock('RetryCommitting', 'a', 1000), true);
+        const locks = new SqlLockManager(s);
+        assert.equal(await locks.acquire({ ...branch(g, 2n), lockKey: 't:1' }), true);
+        assert.equal((await db.query('SELECT count(*)::int AS n FROM l2')).rows[0]?.n, 1);
+        assert.equal((await db.query('SELECT count(*)::int AS n FROM g2')).rows[0]?.n, 1);
+      } finally {
+        await closeAll();
+      }
+    });
+
+    it('refuses to open without its tables, naming the missing table and its key', async () => {
+      await ready;
+      const { make, closeAll } = stores();
+      try {
+        const s = make({ createSchema: false, branchTable: 'no_such_branch_table' });
+        await assert.rejects(s.open(), (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          assert.equal(err.key, 'store.db.branchTable');
+          assert.match(err.message, /no_such_branch_table/);
+          assert.match(err.message, /dtx server schema --db postgres/);
+          return true;
+        });
+      } finally {
+        await closeAll();
+      }
+    });
+
+    it('reports an unreachable server as FailedStore naming the address', async () => {
+      const s = new SqlStore(options({ port: 1, driver: { connectionTimeoutMillis: 2000 } }));
+      try {
+        await assert.rejects(s.open(), (err: unknown) => {
+          assert.ok(err instanceof TransactionError);
+          assert.equal(err.code, 'FailedStore');
+          assert.match(err.message, new RegExp(`${HOST}:1/${DATABASE}`));
+          return true;
+        });
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('fails every operation of a failed batch with FailedStore, then carries on', async () => {
+      await clear();
+      const { make, closeAll } = stores();
+      try {
+        const s = make();
+        await s.open();
+        await db.query('ALTER TABLE branch_table RENAME TO branch_table_away');
+        const g = global();
+        const results = await Promise.allSettled([
+          s.write({ op: 'globalAdd', global: g }, true),
+          s.write({ op: 'branchAdd', branch: branch(g, 1n) }, true),
+        ]);
+        await db.query('ALTER TABLE branch_table_away RENAME TO branch_table');
+        for (const r of results) {
+          assert.equal(r.status, 'rejected');
+          const err = (r as PromiseRejectedResult).reason;
+          assert.ok(err instanceof TransactionError);
+          assert.equal(err.code, 'FailedStore');
+          assert.ok(err.cause, 'the driver error is the cause');
+        }
+        assert.equal(await s.findGlobal(g.xid), null, 'the batch was rolled back as a whole');
+        const g2 = global();
+        await s.write({ op: 'globalAdd', global: g2 }, true);
+        await s.write({ op: 'branchAdd', branch: branch(g2, 1n) }, true);
+        assert.equal((await s.findGlobal(g2.xid))?.branches.length, 1);
+        assert.equal(s.stats.failedBatches, 1);
+      } finally {
+        await closeAll();
+      }
+    });
+
+    it('survives the server dropping its connections', async () => {
+      await clear();
+      const { make, closeAll } = stores();
+      try {
+        const s = make();
+        await s.open();
+        const locks = new SqlLockManager(s);
+        const g = global();
+        await s.write({ op: 'globalAdd', global: g }, true);
+        const killed = await db.query(
+          'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
+          [APP],
+        );
+        assert.ok(killed.rows.length > 0, 'some connections were dropped');
+        // Operations in flight as the connections die may fail; the ones after must not.
+        await Promise.allSettled([
+          s.write({ op: 'globalUpdate', xid: g.xid, status: 2, active: false }, true),
+          s.findGlobal(g.xid),
+        ]);
+        const g2 = global();
+        await s.write({ op: 'globalAdd', global: g2 }, true);
+        assert.equal((await s.findGlobal(g2.xid))?.xid, g2.xid);
+        assert.equal(await locks.acquire({ ...branch(g2, 1n), lockKey: 't:1' }), true);
+      } finally {
+        await closeAll();
+      }
+    });
+
+    it('refuses a value too long for its column alone, without failing its batch', async () => {
+      await clear();
+      const { make, closeAll } = stores();
+      try {
+        const s = make();
+        await s.open();
+        const ok = global({ applicationData: '😀'.repeat(2000) });
+        const tooLong = global({ applicationData: 'x'.repeat(2001) });
+        const [a, b] = await Promise.allSettled([
+          s.write({ op: 'globalAdd', global: ok }, true),
+          s.write({ op: 'globalAdd', global: tooLong }, true),
+        ]);
+        assert.equal(a.status, 'fulfilled');
+        assert.equal(b.status, 'rejected');
+        assert.match(String((b as PromiseRejectedResult).reason), /application_data has 2001 characters/);
+        assert.equal((await s.findGlobal(ok.xid))?.applicationData, '😀'.repeat(2000));
+      } finally {
+        await closeAll();
+      }
+    });
+
+    it('batches across transactions: a pipelined 2-branch transaction costs far fewer than 7 round trips', async (t) => {
+      await clear();
+      const { make, closeAll } = stores();
+      try {
+        const s = make();
+        await s.open();
+        const before = { ...s.stats };
+        const lazy: Array<Promise<void>> = [];
+        const tx = async () => {
+          const g = global();
+          const [b1, b2] = [branch(g, 1n), branch(g, 2n)];
+          await s.write({ op: 'globalAdd', global: g }, true);
+          await s.write({ op: 'branchAdd', branch: b1 }, true);
+          await s.write({ op: 'branchAdd', branch: b2 }, true);
+          await s.write(
+            { op: 'globalUpdate', xid: g.xid, status: GlobalStatus.Committing, active: false },
+            true,
+          );
+          lazy.push(s.write({ op: 'branchRemove', xid: g.xid, branchId: b1.branchId }, false));
+          lazy.push(s.write({ op: 'branchRemove', xid: g.xid, branchId: b2.branchId }, false));
+          lazy.push(s.write({ op: 'globalRemove', xid: g.xid }, false));
+        };
+        const N = 64;
+        await Promise.all(Array.from({ length: N }, tx));
+        await Promise.all(lazy);
+        const trips = s.stats.roundTrips - before.roundTrips;
+        const batches = s.stats.batches - before.batches;
+        t.diagnostic(
+          `${N} transactions, ${N * 7} operations: ${batches} batches, ${trips} round trips (${(trips / N).toFixed(2)} per transaction)`,
+        );
+        assert.ok(trips / N < 3.5, `${(trips / N).toFixed(2)} round trips per transaction`);
+        assert.deepEqual(await s.listGlobals(), []);
+        assert.equal((await db.query('SELECT count(*)::int AS n FROM branch_table')).rows[0]?.n, 0);
+      } finally {
+        await closeAll();
+      }
+    });
+
+    it('reads rows written the way a Java Seata TC writes them', async () => {
+      await clear();
+      const { make, closeAll } = stores();
+      try {
+        await db.query(
+          `INSERT INTO global_table (xid, transaction_id, status, application_id, transaction_service_group, transaction_name, timeout, begin_time, application_data, gmt_create, gmt_modified)
+           VALUES ('192.168.1.5:8091:9223372036854775807', 9223372036854775807, 4, 'seata-app', 'my_group', 'java-tx', 60000, 1700000000000, NULL, now(), now())`,
+        );
+        await db.query(
+          `INSERT INTO branch_table (branch_id, xid, transaction_id, resource_group_id, resource_id, branch_type, status, client_id, application_data, gmt_create, gmt_modified)
+           VALUES (9223372036854775806, '192.168.1.5:8091:9223372036854775807', 9223372036854775807, NULL, 'jdbc:postgresql://pg/db', 'SAGA', 2, 'seata-app:192.168.1.9:40000', '{"k":1}', now(), now())`,
+        );
+        const s = make();
+        const [g] = await s.open();
+        assert.equal(g?.transactionId, 9223372036854775807n);
+        assert.equal(g?.status, GlobalStatus.Rollbacking);
+        assert.equal(g?.active, false);
+        assert.equal(g?.branches[0]?.branchId, 9223372036854775806n);
+        assert.equal(g?.branches[0]?.branchType, BranchType.SAGA);
+        assert.ok(
+          Math.abs((g?.branches[0]?.beginTime ?? 0) - Date.now()) < 60_000,
+          'beginTime from gmt_create',
+        );
+      } finally {
+        await closeAll();
+      }
+    });
+
+    it('keeps task-lock owners longer than lock_value apart', async () => {
+      await clear();
+      const { make, closeAll } = stores();
+      try {
+        const a = make();
+        const b = make();
+        await a.open();
+        await b.open();
+        const ownerA = 'fe80::1ff:fe23:4567:890a:8091';
+        const ownerB = 'fe80::1ff:fe23:4567:890b:8091';
+        assert.equal(await a.acquireTaskLock('TxTimeoutCheck', ownerA, 5000), true);
+        assert.equal(await b.acquireTaskLock('TxTimeoutCheck', ownerB, 5000), false);
+        assert.equal(
+          await a.acquireTaskLock('TxTimeoutCheck', ownerA, 5000),
+          true,
+          'renewal by the same long owner',
+        );
+        const { rows } = await db.query(
+          "SELECT lock_value FROM distributed_lock WHERE lock_key = 'TxTimeoutCheck'",
+        );
+        assert.ok(String(rows[0]?.lock_value).length <= 20);
+      } finally {
+        await closeAll();
+      }
+    });
+  });
+});
