@@ -97,7 +97,7 @@ async function runEcho(port: number, inFlight: number, sessions: number): Promis
     // of the stream by its length and matched by its id.
     const sentAt = new Map<number, bigint>();
     let nextId = 1;
-    let pending = Buffer.alloc(0);
+    let pending: Buffer = Buffer.alloc(0);
     const request = (): Buffer => {
       const f = Buffer.from(frame);
       const id = nextId++;

@@ -153,8 +153,14 @@ export class TcServer {
     if (this.started) throw new Error('TC already started');
     this.started = true;
     const restored = await this.store.open();
-    this.coordinator.restore(restored);
-    if (restored.length > 0) this.logger.info({ count: restored.length }, 'restored unfinished transactions');
+    // A file store's sessions live in this process; a shared store's stay in the store, where
+    // recovery (under the cluster task locks) and XID-routed requests find them.
+    if (!this.store.shared) this.coordinator.restore(restored);
+    if (restored.length > 0)
+      this.logger.info(
+        { count: restored.length, shared: this.store.shared },
+        'unfinished transactions in the store',
+      );
     const address = await this.remoting.listen();
     if (this.options.port === 0) {
       // Ephemeral port: XIDs must carry the real one.

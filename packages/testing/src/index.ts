@@ -2,9 +2,7 @@
  * @dtx/testing (private): test peers that speak the real protocol on a real socket, with fault
  * switches.
  */
-export { type Direction, type FaultDirection, FaultProxy, type FaultProxyOptions } from './fault-proxy.js';
-export { WirePeer, type WireRequestHandler } from './wire-peer.js';
-export { runLoad, type LoadOptions, type LoadResult } from './load-generator.js';
+
 export {
   type BranchSpec,
   FakeRm,
@@ -15,14 +13,17 @@ export {
   RegistrationRefusedError,
   type ReportSpec,
 } from './fake-rm.js';
+export { type Direction, type FaultDirection, FaultProxy, type FaultProxyOptions } from './fault-proxy.js';
+export { type LoadOptions, type LoadResult, runLoad } from './load-generator.js';
 export {
-  describeStoreConformance,
-  describeLockManagerConformance,
-  type StoreFixture,
-  type LockFixture,
-  type ConformanceLockManager,
-  type ConformanceStore,
-  type ConformanceGlobal,
   type ConformanceBranch,
+  type ConformanceGlobal,
+  type ConformanceLockManager,
   type ConformanceOp,
+  type ConformanceStore,
+  describeLockManagerConformance,
+  describeStoreConformance,
+  type LockFixture,
+  type StoreFixture,
 } from './store-conformance.js';
+export { WirePeer, type WireRequestHandler } from './wire-peer.js';

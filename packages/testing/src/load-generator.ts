@@ -68,7 +68,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   let phaseTwoRequests = 0;
   for (const rm of rms) {
     rm.onRequest = (msg) => {
-      if (msg.typeCode !== TypeCode.BRANCH_COMMIT && msg.typeCode !== TypeCode.BRANCH_ROLLBACK) return undefined;
+      if (msg.typeCode !== TypeCode.BRANCH_COMMIT && msg.typeCode !== TypeCode.BRANCH_ROLLBACK)
+        return undefined;
       phaseTwoRequests++;
       const commit = msg.typeCode === TypeCode.BRANCH_COMMIT;
       return {
@@ -102,8 +103,16 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 
   const one = async (tm: WirePeer): Promise<void> => {
     const t0 = performance.now();
-    const begin = await tm.request({ typeCode: TypeCode.GLOBAL_BEGIN, timeout: options.timeoutMs ?? 60000, transactionName: 'load' });
-    if (begin.typeCode !== TypeCode.GLOBAL_BEGIN_RESULT || begin.resultCode !== ResultCode.Success || !begin.xid) {
+    const begin = await tm.request({
+      typeCode: TypeCode.GLOBAL_BEGIN,
+      timeout: options.timeoutMs ?? 60000,
+      transactionName: 'load',
+    });
+    if (
+      begin.typeCode !== TypeCode.GLOBAL_BEGIN_RESULT ||
+      begin.resultCode !== ResultCode.Success ||
+      !begin.xid
+    ) {
       throw new Error(`begin failed: ${JSON.stringify(begin)}`);
     }
     const xid = begin.xid;

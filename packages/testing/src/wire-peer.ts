@@ -5,12 +5,12 @@
  */
 import net from 'node:net';
 import {
+  encodeFrame,
   FrameDecoder,
   FrameType,
   type RpcMessage,
   type SingleMessage,
   TypeCode,
-  encodeFrame,
 } from '@dtx/protocol';
 
 /** Answers a request the TC sent (BranchCommit, BranchRollback, UndoLogDelete). */
@@ -78,7 +78,8 @@ export class WirePeer {
   private onFrame(f: RpcMessage): void {
     if (this.record) this.received.push(f);
     if (f.frameType === FrameType.RESPONSE && f.body) {
-      if (f.body.typeCode === TypeCode.SEATA_MERGE_RESULT || f.body.typeCode === TypeCode.BATCH_RESULT_MSG) return;
+      if (f.body.typeCode === TypeCode.SEATA_MERGE_RESULT || f.body.typeCode === TypeCode.BATCH_RESULT_MSG)
+        return;
       const p = this.pending.get(f.id);
       if (p) {
         this.pending.delete(f.id);
@@ -96,7 +97,8 @@ export class WirePeer {
       const sync = f.frameType === FrameType.REQUEST_SYNC;
       Promise.resolve(handler(f.body as SingleMessage, f)).then(
         (reply) => {
-          if (reply && sync && !this.closedError) this.write({ id: f.id, frameType: FrameType.RESPONSE, body: reply });
+          if (reply && sync && !this.closedError)
+            this.write({ id: f.id, frameType: FrameType.RESPONSE, body: reply });
         },
         () => {},
       );
@@ -133,7 +135,12 @@ export class WirePeer {
   }
 
   /** Registers as TM. */
-  async registerTm(applicationId: string, group = 'default_tx_group', version = '2.2.0', extraData?: string): Promise<boolean> {
+  async registerTm(
+    applicationId: string,
+    group = 'default_tx_group',
+    version = '2.2.0',
+    extraData?: string,
+  ): Promise<boolean> {
     const r = await this.request({
       typeCode: TypeCode.REG_CLT,
       version,
@@ -145,7 +152,12 @@ export class WirePeer {
   }
 
   /** Registers as RM for `resourceIds`. */
-  async registerRm(applicationId: string, resourceIds: string[], group = 'default_tx_group', version = '2.2.0'): Promise<boolean> {
+  async registerRm(
+    applicationId: string,
+    resourceIds: string[],
+    group = 'default_tx_group',
+    version = '2.2.0',
+  ): Promise<boolean> {
     const r = await this.request({
       typeCode: TypeCode.REG_RM,
       version,

@@ -282,7 +282,10 @@ export class FileStore implements TransactionStore {
 
   private flush(): void {
     this.scheduled = false;
-    if (this.failure) return this.rejectPending(this.failure);
+    if (this.failure) {
+      this.rejectPending(this.failure);
+      return;
+    }
     if (
       this.pending.length === 0 ||
       this.compacting ||
@@ -298,7 +301,8 @@ export class FileStore implements TransactionStore {
         this.compact();
       } catch (err) {
         this.failure = storeError(`compaction failed: ${(err as Error).message}`, err);
-        return this.rejectPending(this.failure);
+        this.rejectPending(this.failure);
+        return;
       }
       this.stats.records += this.pending.length;
       const waiters = [...this.waiters, ...this.lazyWaiters];

@@ -14,6 +14,10 @@
  *   branch, and ids are never reused), but the planner still refuses to put such an operation
  *   into the batch and starts the next batch with it, so the store stays correct for any caller.
  * Deleting a global row also deletes its branch rows (a saga ends with its branches attached).
+ *
+ * The plan then writes each row with exactly one statement, so the statements of a batch touch
+ * disjoint rows: PostgreSQL runs them as one statement of data-modifying CTEs (which share one
+ * snapshot and must not touch a row twice), MySQL as one multi-statement script.
  */
 import { TransactionError } from '@dtx/core';
 import { BranchType } from '@dtx/protocol';
@@ -215,17 +219,32 @@ export class BatchPlanner {
   }
 
   /**
-   * The statements' rows. Rows deleted later in the batch are neither inserted nor updated, so a
-   * transaction that begins and ends within one batch costs only its deletes.
+   * The statements' rows. Rows deleted later in the batch are neither inserted nor updated (a
+   * transaction that begins and ends within one batch costs only its deletes), and a row
+   * inserted in the batch takes its last update into the insert. So every row is written by
+   * exactly one of the statements, and they may run in any order, or as one statement.
    */
   plan(): BatchPlan {
     const gone = (xid: string) => this.gDel.has(xid);
     return {
-      insertGlobals: [...this.gIns.values()].filter((g) => !gone(g.xid)),
-      insertBranches: [...this.bIns.values()].filter((b) => !gone(b.xid) && !this.bDel.has(b.branchId)),
-      updateGlobals: [...this.gUpd].filter(([xid]) => !gone(xid)).map(([xid, status]) => ({ xid, status })),
+      // A row inserted in this batch is inserted with its last update already applied.
+      insertGlobals: [...this.gIns.values()]
+        .filter((g) => !gone(g.xid))
+        .map((g) => {
+          const status = this.gUpd.get(g.xid);
+          return status === undefined ? g : { ...g, status };
+        }),
+      insertBranches: [...this.bIns.values()]
+        .filter((b) => !gone(b.xid) && !this.bDel.has(b.branchId))
+        .map((b) => {
+          const u = this.bUpd.get(b.branchId);
+          return u === undefined ? b : { ...b, status: u.status, applicationData: u.applicationData };
+        }),
+      updateGlobals: [...this.gUpd]
+        .filter(([xid]) => !gone(xid) && !this.gIns.has(xid))
+        .map(([xid, status]) => ({ xid, status })),
       updateBranches: [...this.bUpd]
-        .filter(([branchId, u]) => !this.bDel.has(branchId) && !gone(u.xid))
+        .filter(([branchId, u]) => !this.bDel.has(branchId) && !gone(u.xid) && !this.bIns.has(branchId))
         .map(([branchId, u]) => ({ branchId, status: u.status, applicationData: u.applicationData })),
       // Still deleted when inserted in this batch: a row from an earlier batch may share the id.
       deleteBranches: [...this.bDel].filter(([, xid]) => !gone(xid)).map(([branchId]) => branchId),
