@@ -112,6 +112,15 @@ export class ByteReader {
   }
 }
 
+function checkRange(v: number, min: number, max: number, kind: string): void {
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new ProtocolError('INVALID_MESSAGE', `${String(v)} does not fit an ${kind} field`, {
+      value: v,
+      kind,
+    });
+  }
+}
+
 /** Appends primitives to a growing buffer. */
 export class ByteWriter {
   buf: Buffer;
@@ -131,31 +140,40 @@ export class ByteWriter {
   }
 
   u8(v: number): void {
+    checkRange(v, 0, 0xff, 'byte');
     this.ensure(1);
-    this.buf[this.offset++] = v & 0xff;
+    this.buf[this.offset++] = v;
   }
 
   u16(v: number): void {
+    checkRange(v, 0, 0xffff, 'uint16');
     this.ensure(2);
     this.buf.writeUInt16BE(v, this.offset);
     this.offset += 2;
   }
 
   i16(v: number): void {
+    checkRange(v, -0x8000, 0x7fff, 'int16');
     this.ensure(2);
     this.buf.writeInt16BE(v, this.offset);
     this.offset += 2;
   }
 
   i32(v: number): void {
+    checkRange(v, -0x80000000, 0x7fffffff, 'int32');
     this.ensure(4);
     this.buf.writeInt32BE(v, this.offset);
     this.offset += 4;
   }
 
   i64(v: bigint): void {
+    if (typeof v !== 'bigint' || v < -(2n ** 63n) || v >= 2n ** 63n) {
+      throw new ProtocolError('INVALID_MESSAGE', `${String(v)} does not fit an int64 field`, {
+        value: String(v),
+      });
+    }
     this.ensure(8);
-    this.buf.writeBigInt64BE(BigInt.asIntN(64, v), this.offset);
+    this.buf.writeBigInt64BE(v, this.offset);
     this.offset += 8;
   }
 

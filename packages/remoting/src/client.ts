@@ -15,6 +15,7 @@ import {
   parseHostPort,
   parseOptions,
   positiveMs,
+  TimeoutError,
   xidAddress,
 } from '@dtx/core';
 import type { SingleMessage } from '@dtx/protocol';
@@ -92,6 +93,17 @@ export interface ClientListener extends SessionListener {
   onConnect?(session: Session): Promise<void>;
 }
 
+function withTimeout(p: Promise<void>, ms: number, address: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new TimeoutError(`onConnect for ${address} did not finish within ${ms} ms`)),
+      ms,
+    );
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 type State = 'idle' | 'dialing' | 'handshaking' | 'ready' | 'backoff' | 'closed';
 
 /** The state machine for one TC address. */
@@ -133,7 +145,9 @@ class Connector {
     this.state = 'handshaking';
     session.start();
     try {
-      await c.listener.onConnect?.(session);
+      // A registration that never answers must not leave the address stuck in handshaking.
+      if (c.listener.onConnect)
+        await withTimeout(c.listener.onConnect(session), c.options.requestTimeoutMs, this.address);
     } catch (err) {
       session.close(err as Error);
       return; // onClose schedules the retry

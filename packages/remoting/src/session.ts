@@ -333,6 +333,9 @@ export class Session {
         queue.head = 0;
       }
     }
+    // Outer merge ids whose inner requests have all timed out would otherwise stay forever.
+    for (const [outer, ids] of this.merged)
+      if (!ids.some((id) => this.pending.has(id))) this.merged.delete(outer);
     if (this.pending.size === 0 && this.deadlines.size === 0 && this.timeoutTimer) {
       clearInterval(this.timeoutTimer);
       this.timeoutTimer = null;
@@ -456,6 +459,7 @@ export class Session {
     const p = this.pending.get(id);
     if (!p) return; // late response after a timeout: nothing waits for it any more
     this.pending.delete(id);
+    publish(Channels.REMOTING_RESPONSE, () => ({ session: this, id, message: msg }));
     p.resolve(msg);
   }
 

@@ -25,7 +25,7 @@ import { TcServer, type TcServerOptions } from '../src/index.js';
 export { sleep };
 
 /** Every test binds here; nothing leaves loopback. */
-export const HOST = process.env.DTX_TEST_HOST ?? '127.0.0.1';
+export const HOST = '127.0.0.1';
 /** Upper bound of any single wait, so a broken TC fails the test instead of hanging it. */
 export const WAIT_MS = 5000;
 /** The TCC action every fake RM registers unless told otherwise. */

@@ -41,6 +41,8 @@ export function createMysqlDialect(o: SqlConnectOptions): SqlDialect {
     supportBigNumbers: true,
     bigNumberStrings: true,
     charset: 'utf8mb4',
+    // A batch goes out as one script (see combine); every value in it is escaped by mysql2.
+    multipleStatements: true,
     ...o.driver,
   });
   // mysql2 escapes quotes with backslashes; under NO_BACKSLASH_ESCAPES that escaping would be
@@ -96,6 +98,10 @@ export function createMysqlDialect(o: SqlConnectOptions): SqlDialect {
     now: (fsp) => (fsp === 6 ? 'NOW(6)' : 'NOW()'),
     // UNIX_TIMESTAMP reads a DATETIME in the session time zone, the one NOW() wrote it in.
     epochMs: (column) => `FLOOR(UNIX_TIMESTAMP(${column}) * 1000)`,
+    combine: (statements) => ({
+      sql: ['START TRANSACTION', ...statements, 'COMMIT'].join(';\n'),
+      explicit: true,
+    }),
     classify(err) {
       const errno = (err as { errno?: unknown } | null)?.errno;
       return (typeof errno === 'number' && MYSQL_ERRORS[errno]) || 'other';

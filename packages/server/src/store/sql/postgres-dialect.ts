@@ -75,6 +75,11 @@ export function createPostgresDialect(o: SqlConnectOptions): SqlDialect {
     now: () => 'now()',
     // TIMESTAMP has no zone: it was written in the session's TimeZone, and the cast reads it back in it.
     epochMs: (column) => `floor(extract(epoch from ${column}::timestamptz) * 1000)`,
+    // The parts of a WITH share one snapshot and run in no fixed order: fine for disjoint rows.
+    combine: (statements) => ({
+      sql: `WITH ${statements.map((s, i) => `w${i} AS (${s})`).join(', ')} SELECT 1`,
+      explicit: false,
+    }),
     classify(err) {
       const code = (err as { code?: unknown } | null)?.code;
       return (typeof code === 'string' && PG_ERRORS[code]) || 'other';

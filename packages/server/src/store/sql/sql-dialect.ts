@@ -60,6 +60,13 @@ export interface SqlDialect extends SqlClient {
   now(fsp: 0 | 6): string;
   /** Milliseconds since the epoch of a DATETIME/TIMESTAMP column, as the session time zone wrote it. */
   epochMs(column: string): string;
+  /**
+   * One round trip for data-modifying statements that touch disjoint rows, atomically:
+   * PostgreSQL makes them one statement of CTEs; MySQL one multi-statement script inside START
+   * TRANSACTION … COMMIT, which needs a ROLLBACK on the same connection when it fails
+   * (`explicit`).
+   */
+  combine(statements: readonly string[]): { sql: string; explicit: boolean };
   /** Classifies a driver error. */
   classify(err: unknown): SqlErrorKind;
 }

@@ -232,9 +232,11 @@ interface Pending {
   reject(err: Error): void;
 }
 
-interface Statement {
-  sql: string;
-  params: SqlValue[];
+/** One statement of a batch, rendered with the placeholders of the statement it joins. */
+interface Part {
+  /** Placeholders it takes. */
+  params: number;
+  render(p: Params): string;
 }
 
 /** Placeholder numbering for one statement. */
@@ -422,106 +424,140 @@ export class SqlStore implements TransactionStore {
     return new Promise((resolve) => this.barriers.push({ at, resolve }));
   }
 
-  /** The statements of a batch, in the order inserts, updates, deletes. */
-  private statements(plan: BatchPlan): Statement[] {
-    const out: Statement[] = [];
+  /**
+   * The statements of a batch (inserts, updates, deletes), each rendered later with the
+   * placeholders of the statement or script it ends up in.
+   */
+  private parts(plan: BatchPlan): Part[] {
+    const out: Part[] = [];
     const db = this.db;
     const t = this.t;
     const perRow = (cols: number) => Math.min(ROWS_PER_STATEMENT, Math.floor(db.maxParams / cols));
 
     for (const rows of chunks(plan.insertGlobals, perRow(GLOBAL_COLUMNS.length))) {
-      const p = new Params(db);
-      const values = rows.map(
-        (g) =>
-          `(${p.add(g.xid)}, ${p.add(g.transactionId)}, ${p.add(g.status)}, ${p.add(g.applicationId)}, ${p.add(g.transactionServiceGroup)}, ${p.add(g.transactionName)}, ${p.add(g.timeout)}, ${p.add(g.beginTime)}, ${p.add(g.applicationData)}, ${db.now(0)}, ${db.now(0)})`,
-      );
       // An existing row (the same globalAdd replayed) takes the new values, as applyOp does.
-      const update = GLOBAL_COLUMNS.filter((c) => c !== 'xid');
+      const update = [...GLOBAL_COLUMNS.filter((c) => c !== 'xid'), 'gmt_modified'];
       out.push({
-        sql: `INSERT INTO ${t.globalTable} (${GLOBAL_COLUMNS.join(', ')}, gmt_create, gmt_modified) VALUES ${values.join(', ')} ${db.onConflict('xid', [...update, 'gmt_modified'])}`,
-        params: p.values,
+        params: rows.length * GLOBAL_COLUMNS.length,
+        render: (p) =>
+          `INSERT INTO ${t.globalTable} (${GLOBAL_COLUMNS.join(', ')}, gmt_create, gmt_modified) VALUES ${rows
+            .map(
+              (g) =>
+                `(${p.add(g.xid)}, ${p.add(g.transactionId)}, ${p.add(g.status)}, ${p.add(g.applicationId)}, ${p.add(g.transactionServiceGroup)}, ${p.add(g.transactionName)}, ${p.add(g.timeout)}, ${p.add(g.beginTime)}, ${p.add(g.applicationData)}, ${db.now(0)}, ${db.now(0)})`,
+            )
+            .join(', ')} ${db.onConflict('xid', update)}`,
       });
     }
     for (const rows of chunks(plan.insertBranches, perRow(BRANCH_COLUMNS.length))) {
-      const p = new Params(db);
-      const values = rows.map(
-        (b) =>
-          `(${p.add(b.branchId)}, ${p.add(b.xid)}, ${p.add(b.transactionId)}, ${p.add(b.resourceGroupId)}, ${p.add(b.resourceId)}, ${p.add(b.branchType)}, ${p.add(b.status)}, ${p.add(b.clientId)}, ${p.add(b.applicationData)}, ${db.now(6)}, ${db.now(6)})`,
-      );
       // A branch already stored is kept, as applyOp ignores a second branchAdd.
       out.push({
-        sql: `INSERT INTO ${t.branchTable} (${BRANCH_COLUMNS.join(', ')}, gmt_create, gmt_modified) VALUES ${values.join(', ')} ${db.onConflict('branch_id', [])}`,
-        params: p.values,
+        params: rows.length * BRANCH_COLUMNS.length,
+        render: (p) =>
+          `INSERT INTO ${t.branchTable} (${BRANCH_COLUMNS.join(', ')}, gmt_create, gmt_modified) VALUES ${rows
+            .map(
+              (b) =>
+                `(${p.add(b.branchId)}, ${p.add(b.xid)}, ${p.add(b.transactionId)}, ${p.add(b.resourceGroupId)}, ${p.add(b.resourceId)}, ${p.add(b.branchType)}, ${p.add(b.status)}, ${p.add(b.clientId)}, ${p.add(b.applicationData)}, ${db.now(6)}, ${db.now(6)})`,
+            )
+            .join(', ')} ${db.onConflict('branch_id', [])}`,
       });
     }
     for (const rows of chunks(plan.updateGlobals, perRow(3))) {
-      const p = new Params(db);
-      const cases = rows
-        .map((u) => `WHEN ${p.add(u.xid, 'varchar')} THEN ${p.add(u.status, 'smallint')}`)
-        .join(' ');
-      const keys = rows.map((u) => p.add(u.xid)).join(', ');
       out.push({
-        sql: `UPDATE ${t.globalTable} SET status = CASE xid ${cases} END, gmt_modified = ${db.now(0)} WHERE xid IN (${keys})`,
-        params: p.values,
+        params: rows.length * 3,
+        render: (p) => {
+          const cases = rows
+            .map((u) => `WHEN ${p.add(u.xid, 'varchar')} THEN ${p.add(u.status, 'smallint')}`)
+            .join(' ');
+          const keys = rows.map((u) => p.add(u.xid)).join(', ');
+          return `UPDATE ${t.globalTable} SET status = CASE xid ${cases} END, gmt_modified = ${db.now(0)} WHERE xid IN (${keys})`;
+        },
       });
     }
-    for (const rows of chunks(plan.updateBranches, perRow(6))) {
-      const p = new Params(db);
-      const statuses = rows
-        .map((u) => `WHEN ${p.add(u.branchId, 'bigint')} THEN ${p.add(u.status, 'smallint')}`)
-        .join(' ');
-      const data = rows
-        .map((u) => `WHEN ${p.add(u.branchId, 'bigint')} THEN ${p.add(u.applicationData, 'varchar')}`)
-        .join(' ');
-      const keys = rows.map((u) => p.add(u.branchId)).join(', ');
+    for (const rows of chunks(plan.updateBranches, perRow(5))) {
       out.push({
-        sql: `UPDATE ${t.branchTable} SET status = CASE branch_id ${statuses} END, application_data = CASE branch_id ${data} END, gmt_modified = ${db.now(6)} WHERE branch_id IN (${keys})`,
-        params: p.values,
+        params: rows.length * 5,
+        render: (p) => {
+          const statuses = rows
+            .map((u) => `WHEN ${p.add(u.branchId, 'bigint')} THEN ${p.add(u.status, 'smallint')}`)
+            .join(' ');
+          const data = rows
+            .map((u) => `WHEN ${p.add(u.branchId, 'bigint')} THEN ${p.add(u.applicationData, 'varchar')}`)
+            .join(' ');
+          const keys = rows.map((u) => p.add(u.branchId)).join(', ');
+          return `UPDATE ${t.branchTable} SET status = CASE branch_id ${statuses} END, application_data = CASE branch_id ${data} END, gmt_modified = ${db.now(6)} WHERE branch_id IN (${keys})`;
+        },
       });
     }
     // Branch rows go by id, and with their global row by xid: one statement while both fit.
     const delBranches = chunks(plan.deleteBranches, perRow(1));
     const delGlobals = chunks(plan.deleteGlobals, perRow(1));
     for (let i = 0; i < Math.max(delBranches.length, delGlobals.length); i++) {
-      const p = new Params(db);
-      const conds: string[] = [];
-      const ids = delBranches[i];
-      const xids = delGlobals[i];
-      if (ids) conds.push(`branch_id IN (${ids.map((b) => p.add(b)).join(', ')})`);
-      if (xids) conds.push(`xid IN (${xids.map((x) => p.add(x)).join(', ')})`);
-      out.push({ sql: `DELETE FROM ${t.branchTable} WHERE ${conds.join(' OR ')}`, params: p.values });
+      const ids = delBranches[i] ?? [];
+      const xids = delGlobals[i] ?? [];
+      out.push({
+        params: ids.length + xids.length,
+        render: (p) => {
+          const conds: string[] = [];
+          if (ids.length > 0) conds.push(`branch_id IN (${ids.map((b) => p.add(b)).join(', ')})`);
+          if (xids.length > 0) conds.push(`xid IN (${xids.map((x) => p.add(x)).join(', ')})`);
+          return `DELETE FROM ${t.branchTable} WHERE ${conds.join(' OR ')}`;
+        },
+      });
     }
     for (const xids of delGlobals) {
-      const p = new Params(db);
       out.push({
-        sql: `DELETE FROM ${t.globalTable} WHERE xid IN (${xids.map((x) => p.add(x)).join(', ')})`,
-        params: p.values,
+        params: xids.length,
+        render: (p) => `DELETE FROM ${t.globalTable} WHERE xid IN (${xids.map((x) => p.add(x)).join(', ')})`,
       });
     }
     return out;
   }
 
+  /**
+   * Runs a batch atomically in as few round trips as the dialect allows: one statement alone
+   * (autocommit), else every statement in one round trip (see SqlDialect.combine), else (more
+   * placeholders than one statement may carry) BEGIN, each statement, COMMIT.
+   */
   private async applyPlan(plan: BatchPlan): Promise<void> {
-    const statements = this.statements(plan);
-    if (statements.length === 0) return;
-    if (statements.length === 1) {
-      // A single statement is atomic and durable on its own (autocommit): no BEGIN/COMMIT trips.
-      const s = statements[0] as Statement;
+    const parts = this.parts(plan);
+    if (parts.length === 0) return;
+    const db = this.db;
+    if (parts.reduce((n, part) => n + part.params, 0) <= db.maxParams) {
+      const p = new Params(db);
+      const sqls = parts.map((part) => part.render(p));
       this.stats.roundTrips++;
-      await this.db.query(s.sql, s.params);
+      if (sqls.length === 1) {
+        await db.query(sqls[0] as string, p.values);
+        return;
+      }
+      const script = db.combine(sqls);
+      if (!script.explicit) {
+        await db.query(script.sql, p.values);
+        return;
+      }
+      await this.inTransaction(async (conn) => {
+        await conn.query(script.sql, p.values);
+      });
       return;
     }
+    await this.inTransaction(async (conn) => {
+      await db.begin(conn, false);
+      for (const part of parts) {
+        const p = new Params(db);
+        this.stats.roundTrips++;
+        await conn.query(part.render(p), p.values);
+      }
+      this.stats.roundTrips += 2;
+      await conn.query('COMMIT');
+    });
+  }
+
+  /** Runs `fn` on a pooled connection; a failure rolls back (and drops a connection that cannot). */
+  private async inTransaction(fn: (conn: SqlConnection) => Promise<void>): Promise<void> {
     const conn = await this.db.connect();
     let broken = false;
     try {
-      await this.db.begin(conn, false);
-      this.stats.roundTrips++;
-      for (const s of statements) {
-        this.stats.roundTrips++;
-        await conn.query(s.sql, s.params);
-      }
-      this.stats.roundTrips++;
-      await conn.query('COMMIT');
+      await fn(conn);
     } catch (err) {
       broken = !(await rollback(conn));
       throw err;
