@@ -127,7 +127,14 @@ export function buildProgram(io: Io): Command {
     .option('--apply', 'create the tables instead of printing the DDL')
     .option('--db-url <url>', 'database URL for --apply')
     .option('-c, --config <file>', 'YAML configuration (store.db.url, table names)')
-    .action(async (opts: { db: 'mysql' | 'postgres'; apply?: boolean; dbUrl?: string; config?: string }) => {
+    .action(async (_opts: unknown, cmd: Command) => {
+      // `server` has --db-url and --config too; commander may hand them to the parent.
+      const opts = cmd.optsWithGlobals() as {
+        db: 'mysql' | 'postgres';
+        apply?: boolean;
+        dbUrl?: string;
+        config?: string;
+      };
       const config = loadConfig(
         { config: opts.config, dbUrl: opts.dbUrl, dbType: opts.db, store: 'db' },
         io.env,

@@ -444,6 +444,23 @@ describe('SqlStore on MySQL', { skip }, () => {
       }
     });
 
+    it('commits a batch too large for one statement as one transaction', async () => {
+      await clear();
+      const { make, closeAll } = stores();
+      try {
+        const s = make({ batchSize: 20_000 });
+        await s.open();
+        // 8000 rows of 9 placeholders: more than one statement may carry.
+        const all = Array.from({ length: 8000 }, () => global());
+        await Promise.all(all.map((g) => s.write({ op: 'globalAdd', global: g }, false)));
+        assert.equal(s.stats.batches, 1);
+        assert.equal(s.stats.roundTrips, 10, 'BEGIN, 8 inserts of 1000 rows, COMMIT');
+        assert.equal(Number((await db.query('SELECT count(*) AS n FROM global_table')).rows[0]?.n), 8000);
+      } finally {
+        await closeAll();
+      }
+    });
+
     it('reads rows written the way a Java Seata TC writes them', async () => {
       await clear();
       const { make, closeAll } = stores();

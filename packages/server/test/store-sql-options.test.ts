@@ -192,7 +192,7 @@ describe('batch planning', () => {
       },
     });
 
-  it('orders inserts, last updates and deletes, and skips rows that begin and end in the batch', () => {
+  it('writes each row once: inserts carry their last update, rows that begin and end in the batch only get deleted', () => {
     const [a, b] = [global(), global()];
     const p = new BatchPlanner();
     const changes: Change[] = [
@@ -223,12 +223,44 @@ describe('batch planning', () => {
       [a.transactionId + 1n],
     );
     assert.equal(plan.insertBranches[0]?.branchType, 'AT');
-    assert.deepEqual(plan.updateGlobals, [{ xid: a.xid, status: 3 }]);
-    assert.deepEqual(plan.updateBranches, [
-      { branchId: a.transactionId + 1n, status: 2, applicationData: 'x' },
-    ]);
+    // Rows inserted in the batch take their last update into the insert: one statement per row.
+    assert.equal(plan.insertGlobals[0]?.status, 3);
+    assert.deepEqual([plan.insertBranches[0]?.status, plan.insertBranches[0]?.applicationData], [2, 'x']);
+    assert.deepEqual(plan.updateGlobals, []);
+    assert.deepEqual(plan.updateBranches, []);
     assert.deepEqual(plan.deleteBranches, [], 'covered by the delete of their global row');
     assert.deepEqual(plan.deleteGlobals, [b.xid]);
+  });
+
+  it('updates rows of earlier batches with their last values, and deletes them', () => {
+    const g = global();
+    const p = new BatchPlanner();
+    for (const c of [
+      toChange({ op: 'globalUpdate', xid: g.xid, status: 2, active: false }),
+      toChange({
+        op: 'branchUpdate',
+        xid: g.xid,
+        branchId: g.transactionId + 1n,
+        status: 2,
+        applicationData: null,
+      }),
+      toChange({ op: 'globalUpdate', xid: g.xid, status: 9, active: false }),
+      toChange({
+        op: 'branchUpdate',
+        xid: g.xid,
+        branchId: g.transactionId + 2n,
+        status: 5,
+        applicationData: 'y',
+      }),
+      toChange({ op: 'branchRemove', xid: g.xid, branchId: g.transactionId + 2n }),
+    ])
+      assert.equal(p.accept(c), true);
+    const plan = p.plan();
+    assert.deepEqual(plan.updateGlobals, [{ xid: g.xid, status: 9 }]);
+    assert.deepEqual(plan.updateBranches, [
+      { branchId: g.transactionId + 1n, status: 2, applicationData: null },
+    ]);
+    assert.deepEqual(plan.deleteBranches, [g.transactionId + 2n]);
   });
 
   it('starts a new batch where reordering would change the outcome', () => {

@@ -37,13 +37,14 @@ export function createMysqlDialect(o: SqlConnectOptions): SqlDialect {
     password: o.password,
     database: o.database,
     connectionLimit: o.poolSize,
-    // BIGINT and DECIMAL come back as decimal strings: ids above 2^53 must not pass through number.
+    charset: 'utf8mb4',
+    ...o.driver,
+    // Not overridable: BIGINT and DECIMAL come back as decimal strings (ids above 2^53 must not
+    // pass through number), and a batch goes out as one script (see combine), every value in it
+    // escaped by mysql2.
     supportBigNumbers: true,
     bigNumberStrings: true,
-    charset: 'utf8mb4',
-    // A batch goes out as one script (see combine); every value in it is escaped by mysql2.
     multipleStatements: true,
-    ...o.driver,
   });
   // mysql2 escapes quotes with backslashes; under NO_BACKSLASH_ESCAPES that escaping would be
   // wrong, so every new connection turns the mode off for its own session. The statement is
@@ -88,8 +89,7 @@ export function createMysqlDialect(o: SqlConnectOptions): SqlDialect {
     async begin(conn, readCommitted) {
       // Applies to the next transaction only. READ COMMITTED takes no gap locks, so two lock
       // acquisitions that probe the same missing rows do not deadlock on their inserts.
-      if (readCommitted) await conn.query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
-      await conn.query('START TRANSACTION');
+      await conn.query(readCommitted ? 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION' : 'START TRANSACTION');
     },
     onConflict(key, columns) {
       if (columns.length === 0) return `ON DUPLICATE KEY UPDATE ${key} = ${key}`;

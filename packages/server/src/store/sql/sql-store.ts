@@ -4,13 +4,21 @@
  * points at the same database.
  *
  * Writes are batched across transactions, as the file store group-commits: write() queues the
- * operation; one flusher at a time takes everything queued and applies it in ONE SQL transaction
- * of multi-row statements (see batch-plan.ts for why the order inserts, updates, deletes is
- * safe). Every operation's promise settles after its batch's COMMIT, durable or not. While a
- * batch is in flight new operations queue for the next, so under load a batch carries many
- * transactions and one transaction costs a fraction of a round trip. A failed batch rejects its
- * operations with FailedStore and the next batch runs as usual: a database blip fails the
- * requests it touched, not the TC.
+ * operation; one flusher at a time takes everything queued (up to batchSize) and applies it
+ * atomically with multi-row statements: multi-row INSERTs, CASE-batched UPDATEs holding each
+ * row's last values, DELETE … IN (…) (see batch-plan.ts for why applying inserts, updates and
+ * deletes apart is the same as applying the operations in order). The statements of a batch
+ * touch disjoint rows, so they travel in one round trip: one statement of CTEs on PostgreSQL, a
+ * START TRANSACTION … COMMIT script on MySQL. Every operation's promise settles after its
+ * batch's commit, durable or not. While a batch is in flight new operations queue for the next,
+ * so under load one round trip carries the writes of many transactions. Batches are strictly
+ * ordered; one flusher is the simple way to keep them so.
+ *
+ * A failed batch rejects each of its operations with FailedStore and the next batch runs as
+ * usual: a database blip fails the requests it touched, not the TC. A value too long for its
+ * column is refused at write(), alone, so it cannot fail the batch it would have joined. A
+ * commit whose outcome the connection lost is reported as failed although it may have landed;
+ * the coordinator's replays are idempotent and recovery finishes what remains.
  *
  * Seata's branch_table has no lock_key or begin_time column: a branch read back has lockKey null
  * (its row locks live in lock_table, see SqlLockManager) and beginTime = its row's gmt_create.
@@ -281,7 +289,7 @@ export class SqlStore implements TransactionStore {
   readonly options: SqlStoreOptions;
   /** The pool, shared with SqlLockManager. */
   readonly db: SqlDialect;
-  /** Batches, operations and round trips (BEGIN and COMMIT included), for metrics and tests. */
+  /** Batches, operations and SQL round trips of batches, for metrics and tests. */
   readonly stats = { batches: 0, ops: 0, roundTrips: 0, failedBatches: 0 };
   private readonly t: Record<keyof SqlTableNames, string>;
   private queue: Pending[] = [];
