@@ -476,10 +476,11 @@ export class Session {
       );
       return;
     }
-    const sync = rpc.frameType === FrameType.REQUEST_SYNC;
     this.dispatcher.submit(async () => {
       const response = await this.handle(body, rpc);
-      if (sync && response && !this.closed) {
+      // A handler's answer goes back whatever the frame type: Seata's TC answers a registration
+      // sent ONEWAY (seata-go sends RegisterTM that way and waits for the reply).
+      if (response && !this.closed) {
         this.send({ id: rpc.id, frameType: FrameType.RESPONSE, compressor: rpc.compressor, body: response });
       }
     });

@@ -140,27 +140,34 @@ describe('request and response', () => {
     assert.strictEqual(client.readySessions()[0], session);
   });
 
-  it('sends no response to a ONEWAY request', async (t) => {
+  it('answers a ONEWAY request only when its handler returns a response (Seata answers ONEWAY registrations)', async (t) => {
     const handled: string[] = [];
     const { port } = await startServer(t, {
       onMessage: (s, msg, rpc) => {
         handled.push(`${nameOf(msg)}:${rpc.frameType}`);
-        return echo()(s, msg, rpc); // answers both; only the SYNC one may leave
+        // A ONEWAY begin named 'silent' gets nothing back; every other message is answered.
+        if (rpc.frameType === FrameType.REQUEST_ONEWAY && nameOf(msg) === 'silent') return undefined;
+        return echo()(s, msg, rpc);
       },
     });
     const raw = await connectRaw(t, port);
-    raw.send({ id: 5, frameType: FrameType.REQUEST_ONEWAY, body: begin('oneway') });
+    raw.send({ id: 5, frameType: FrameType.REQUEST_ONEWAY, body: begin('silent') });
     raw.write(syncFrame(6, begin('sync')));
 
     const res = await raw.frame((f) => f.frameType === FrameType.RESPONSE, 'a response');
     // Frames leave in the order they were queued: a response to 5 would have come first.
     assert.equal(res.id, 6);
     assert.equal(xidOf(res.body), 'sync');
-    assert.deepEqual(handled, [`oneway:${FrameType.REQUEST_ONEWAY}`, `sync:${FrameType.REQUEST_SYNC}`]);
-    await raw.roundTrip(7);
+    assert.deepEqual(handled, [`silent:${FrameType.REQUEST_ONEWAY}`, `sync:${FrameType.REQUEST_SYNC}`]);
+
+    raw.send({ id: 7, frameType: FrameType.REQUEST_ONEWAY, body: begin('answered') });
+    const answered = await raw.frame((f) => f.id === 7, 'the answer to a ONEWAY request');
+    assert.equal(answered.frameType, FrameType.RESPONSE);
+    assert.equal(xidOf(answered.body), 'answered');
+    await raw.roundTrip(8);
     assert.deepEqual(
       raw.frames.map((f) => f.id),
-      [6, 7],
+      [6, 7, 8],
     );
   });
 

@@ -180,6 +180,23 @@ describe('commit', () => {
     );
   });
 
+  test('a reconnected RM (same ip, other port) is preferred to another application with the resource', async (t) => {
+    const { port } = await startTc(t);
+    const tm = await Tm.connect(t, port);
+    // Registered first, so a lookup that skipped the same-application steps would pick it.
+    const other = await connectRm(t, port, 'app-other', { resourceIds: ['shared-action'] });
+    const rm = await connectRm(t, port, 'app-main', { resourceIds: ['shared-action'] });
+    const xid = await tm.begin();
+    const b1 = await rm.registerBranchOk(xid, { branchType: BranchType.TCC });
+    await rm.reconnect();
+    assert.equal((await tm.commit(xid)).globalStatus, S.Committed);
+    assert.deepEqual(
+      rm.commits.map((c) => [c.branchId, c.connection]),
+      [[b1, 1]],
+    );
+    assert.equal(other.calls.length, 0);
+  });
+
   test('with the registering application gone, another application holding the resource gets phase two', async (t) => {
     const { port } = await startTc(t);
     const tm = await Tm.connect(t, port);

@@ -31,6 +31,36 @@ async function connect(t: import('node:test').TestContext, port: number): Promis
 }
 
 describe('registration', () => {
+  test('a RegisterTM sent ONEWAY, as seata-go sends it, is still answered', async (t) => {
+    const { port } = await startTc(t);
+    const peer = await connect(t, port);
+    const answer = await within(
+      peer.request(
+        {
+          typeCode: TypeCode.REG_CLT,
+          version: '1.1.0',
+          applicationId: 'go-app',
+          transactionServiceGroup: GROUP,
+          extraData: null,
+        },
+        FrameType.REQUEST_ONEWAY,
+      ),
+      'RegisterTM (ONEWAY)',
+    );
+    assert.deepEqual(answer, {
+      typeCode: TypeCode.REG_CLT_RESULT,
+      identified: true,
+      version: COMPAT_VERSION,
+    });
+    // Registered: a begin now works instead of closing the session.
+    const begin = await within(
+      peer.request({ typeCode: TypeCode.GLOBAL_BEGIN, timeout: 1000, transactionName: 'go' }),
+      'begin',
+    );
+    assert.equal(begin.typeCode, TypeCode.GLOBAL_BEGIN_RESULT);
+    assert.equal('resultCode' in begin && begin.resultCode, ResultCode.Success);
+  });
+
   test('RegisterTM and RegisterRM are answered identified with the TC version', async (t) => {
     const { port } = await startTc(t);
     const peer = await connect(t, port);

@@ -4,9 +4,12 @@ import { describe, it } from 'node:test';
 import { ConfigError, TransactionError } from '@dtx/core';
 import { BranchType } from '@dtx/protocol';
 import {
+  createPostgresDialect,
   DEFAULT_SQL_STORE_OPTIONS,
   type GlobalSession,
   parseSqlStoreOptions,
+  type SqlDialect,
+  SqlStore,
   schemaScript,
   schemaSql,
   taskLockValue,
@@ -298,5 +301,98 @@ describe('batch planning', () => {
     assert.doesNotThrow(() =>
       toChange({ op: 'globalAdd', global: { ...global(), applicationData: '😀'.repeat(2000) } }),
     );
+  });
+});
+
+describe('SqlStore batches against a scripted database', () => {
+  /** PostgreSQL spellings over a fake connection that fails the statements `fail` picks. */
+  function scripted(fail: (sql: string, n: number) => Error | null) {
+    const real = createPostgresDialect({
+      host: '127.0.0.1',
+      port: 1,
+      user: 'x',
+      password: '',
+      database: 'x',
+      poolSize: 1,
+      driver: {},
+    });
+    const log: string[] = [];
+    const query = async (sql: string) => {
+      log.push(sql);
+      const err = fail(sql, log.length);
+      if (err) throw err;
+      return { rows: [], affected: 1 };
+    };
+    const db: SqlDialect = {
+      ...real,
+      query,
+      connect: async () => ({ query, release: () => {} }),
+      end: () => real.end(),
+    };
+    return { db, log };
+  }
+  const sqlError = (code: string) => Object.assign(new Error(`sqlstate ${code}`), { code });
+  const g = (): GlobalSession => ({
+    xid: 'h:1:1',
+    transactionId: 1n,
+    status: 1,
+    applicationId: null,
+    transactionServiceGroup: null,
+    transactionName: null,
+    timeout: 1,
+    beginTime: 1,
+    applicationData: null,
+    active: true,
+    branches: [],
+  });
+
+  it('runs a batch that lost a deadlock again', async () => {
+    let inserts = 0;
+    const { db } = scripted((sql) =>
+      sql.startsWith('INSERT') && ++inserts === 1 ? sqlError('40P01') : null,
+    );
+    const store = new SqlStore({ dialect: 'postgres' }, db);
+    await store.open();
+    await store.write({ op: 'globalAdd', global: g() }, true);
+    assert.equal(inserts, 2);
+    assert.deepEqual([store.stats.batches, store.stats.failedBatches], [1, 0]);
+    await store.close();
+  });
+
+  it('fails a batch on any other error, and runs the next one', async () => {
+    let failNext = true;
+    const { db, log } = scripted((sql) => {
+      if (!sql.startsWith('INSERT') && !sql.startsWith('WITH')) return null;
+      const fail = failNext;
+      failNext = false;
+      return fail ? sqlError('53100') : null; // disk_full
+    });
+    const store = new SqlStore({ dialect: 'postgres' }, db);
+    await store.open();
+    const first = g();
+    const results = await Promise.allSettled([
+      store.write({ op: 'globalAdd', global: first }, true),
+      store.write({ op: 'globalUpdate', xid: first.xid, status: 2, active: false }, false),
+    ]);
+    for (const r of results) {
+      assert.equal(r.status, 'rejected');
+      const err = (r as PromiseRejectedResult).reason as TransactionError;
+      assert.equal(err.code, 'FailedStore');
+      assert.equal((err.cause as Error).message, 'sqlstate 53100');
+    }
+    await store.write({ op: 'globalAdd', global: { ...g(), xid: 'h:1:2' } }, true);
+    assert.deepEqual([store.stats.batches, store.stats.failedBatches], [1, 1]);
+    assert.match(log.at(-1) as string, /^INSERT INTO global_table/);
+    await store.close();
+  });
+
+  it('rejects writes before open() and after close()', async () => {
+    const { db } = scripted(() => null);
+    const store = new SqlStore({ dialect: 'postgres' }, db);
+    await assert.rejects(store.write({ op: 'globalRemove', xid: 'x' }, true), /not open/);
+    await store.open();
+    await store.close();
+    await assert.rejects(store.write({ op: 'globalRemove', xid: 'x' }, true), /closed/);
+    await store.close();
   });
 });

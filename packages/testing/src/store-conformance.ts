@@ -325,7 +325,8 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
           newBranch(ids, g, {
             branchType: BranchType.TCC,
             resourceGroupId: null,
-            applicationData: '{"actionContext":{"n":1}}',
+            // Quotes, backslashes and SQL in the data: stored as text, never run as SQL.
+            applicationData: String.raw`{"q":"it's \"x\" \\ C:\tmp","sql":"'); DROP TABLE branch_table; --"}`,
           }),
           newBranch(ids, g, {
             branchType: BranchType.XA,
@@ -670,6 +671,45 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
         assert.equal(await other.acquireTaskLock('UndologDelete', 'tc-b:8091', ttl), false);
         await other.close();
         await store.close();
+      }),
+    );
+
+    it(
+      'lets two instances on shared storage update the same sessions at once (shared stores)',
+      withStore(async (fx, store, ids) => {
+        await store.open();
+        if (!store.shared) {
+          await store.close();
+          return;
+        }
+        const other = await fx.reopen();
+        await other.open();
+        const globals = Array.from({ length: 200 }, () =>
+          newGlobal(ids, { status: S.Committing, active: false }),
+        );
+        await Promise.all(globals.map((g) => store.write({ op: 'globalAdd', global: g }, true)));
+        const random = prng(7);
+        const shuffled = () => [...globals].sort(() => random() - 0.5);
+        // Two TCs' recovery driving the same sessions: neither may fail (deadlocks included).
+        for (let round = 0; round < 5; round++) {
+          await Promise.all([
+            ...shuffled().map((g) =>
+              store.write({ op: 'globalUpdate', xid: g.xid, status: S.CommitRetrying, active: false }, true),
+            ),
+            ...shuffled().map((g) =>
+              other.write({ op: 'globalUpdate', xid: g.xid, status: S.CommitRetrying, active: false }, true),
+            ),
+          ]);
+        }
+        await other.close();
+        const { store: again, sessions } = await restart(fx, store);
+        assertSessions(
+          sessions,
+          globals.map((g) => ({ ...g, status: S.CommitRetrying })),
+          fx,
+          'after both wrote',
+        );
+        await again.close();
       }),
     );
 

@@ -48,6 +48,9 @@ export class GlobalTransaction {
   ): Promise<string> {
     if (this.role === 'Participant') return this.xid as string;
     if (this.xid) throw new TransactionError('GlobalTransactionStatusInvalid', `already begun: ${this.xid}`);
+    // Timed from before the request: the TC's clock starts when it receives it, so the local
+    // timeout check (TransactionalTemplate) never thinks the transaction younger than the TC does.
+    const sentAt = Date.now();
     const r = check(
       await this.client.tmRequest({ typeCode: TypeCode.GLOBAL_BEGIN, timeout, transactionName: name }),
       'global begin',
@@ -56,7 +59,7 @@ export class GlobalTransaction {
       throw new TransactionError('BeginFailed', 'the TC returned no XID');
     this.xid = r.xid;
     this.status = GlobalStatus.Begin;
-    this.beginTime = Date.now();
+    this.beginTime = sentAt;
     this.timeout = timeout;
     publish(Channels.TM_BEGIN, () => ({ xid: this.xid, name, timeout }));
     return r.xid;

@@ -158,14 +158,17 @@ async function execute<T, L>(
   let result: T;
   try {
     result = await runWithXid(xid, () => fn(localHandle));
+    // TransactionalTemplate.commitTransaction: past its timeout the transaction is rolled back,
+    // not committed. The TC has rolled it back (or is about to) and may already have forgotten
+    // it, so a commit would only be answered Finished.
+    if (Date.now() - tx.beginTime > timeout) {
+      throw new TransactionError(
+        'TransactionTimeout',
+        `global transaction ${xid} passed its ${timeout} ms timeout before the ${local ? 'local ' : ''}commit; rolled back`,
+      );
+    }
     if (local) {
       // seadt's rule: the local transaction commits only while the global one is still alive.
-      if (Date.now() - tx.beginTime > timeout) {
-        throw new TransactionError(
-          'TransactionTimeout',
-          `global transaction ${xid} timed out before the local commit`,
-        );
-      }
       const status = await tx.getStatus();
       if (status !== GlobalStatus.Begin) {
         throw new TransactionError(
@@ -208,6 +211,17 @@ async function execute<T, L>(
         ? 'TransactionTimeout'
         : 'GlobalTransactionStatusInvalid',
       `global transaction ${xid} was rolled back (${statusName(status)}), not committed${local ? '; the local transaction had already committed' : ''}`,
+      { globalStatus: status as GlobalStatus },
+    );
+  }
+  if (status === GlobalStatus.Finished) {
+    // The TC no longer held the transaction when the commit arrived: it ended without this
+    // commit (timed out and rolled back, most likely). TransactionalTemplate reads this as a
+    // commit failure; it is never reported as committed.
+    await fire(hooks, 'afterCompletion', xid, status);
+    throw new TransactionError(
+      'GlobalTransactionNotExist',
+      `global transaction ${xid} had already ended at the TC when its commit arrived (most likely timed out and rolled back); not committed by this call`,
       { globalStatus: status as GlobalStatus },
     );
   }

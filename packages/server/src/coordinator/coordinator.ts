@@ -283,7 +283,8 @@ export class Coordinator {
     const ak = extra.get('ak');
     const digest = extra.get('digest');
     const timestamp = Number(extra.get('timestamp'));
-    if (!ak || ak === 'null' || (auth.accessKey && ak !== auth.accessKey)) return 'unknown access key';
+    // Without a configured access key any ak is accepted (Java clients send "ak=null" by default).
+    if (auth.accessKey && ak !== auth.accessKey) return 'unknown access key';
     if (!Number.isFinite(timestamp) || Math.abs(Date.now() - timestamp) > auth.maxClockSkewMs)
       return 'timestamp outside the allowed skew';
     if (!auth.secretKey || !digest) return 'missing digest';
@@ -527,6 +528,8 @@ export class Coordinator {
     }
     if (canBeCommittedAsync(g)) {
       await this.setStatus(g, S.AsyncCommitting, true);
+      // GlobalSession.closeAndClean: AT row locks go with the commit decision, not with phase two.
+      await this.locks.releaseGlobal(g);
       // Nobody awaits this run: a failure (the store refusing the end) must not become an
       // unhandled rejection, which would take the whole TC process down. Recovery retries.
       this.doGlobalCommit(g, true).catch((err) => {
@@ -537,6 +540,7 @@ export class Coordinator {
     this.busy.add(g.xid);
     try {
       await this.setStatus(g, S.Committing, true);
+      if (g.branches.some((b) => b.branchType === BranchType.AT)) await this.locks.releaseGlobal(g);
     } finally {
       this.busy.delete(g.xid);
     }

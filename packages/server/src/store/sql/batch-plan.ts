@@ -226,6 +226,10 @@ export class BatchPlanner {
    */
   plan(): BatchPlan {
     const gone = (xid: string) => this.gDel.has(xid);
+    // Rows in key order: two TCs writing overlapping rows lock them in the same order.
+    const byXid = <T extends { xid: string }>(a: T, b: T) => (a.xid < b.xid ? -1 : a.xid > b.xid ? 1 : 0);
+    const byId = <T extends { branchId: bigint }>(a: T, b: T) =>
+      a.branchId < b.branchId ? -1 : a.branchId > b.branchId ? 1 : 0;
     return {
       // A row inserted in this batch is inserted with its last update already applied.
       insertGlobals: [...this.gIns.values()]
@@ -233,22 +237,29 @@ export class BatchPlanner {
         .map((g) => {
           const status = this.gUpd.get(g.xid);
           return status === undefined ? g : { ...g, status };
-        }),
+        })
+        .sort(byXid),
       insertBranches: [...this.bIns.values()]
         .filter((b) => !gone(b.xid) && !this.bDel.has(b.branchId))
         .map((b) => {
           const u = this.bUpd.get(b.branchId);
           return u === undefined ? b : { ...b, status: u.status, applicationData: u.applicationData };
-        }),
+        })
+        .sort(byId),
       updateGlobals: [...this.gUpd]
         .filter(([xid]) => !gone(xid) && !this.gIns.has(xid))
-        .map(([xid, status]) => ({ xid, status })),
+        .map(([xid, status]) => ({ xid, status }))
+        .sort(byXid),
       updateBranches: [...this.bUpd]
         .filter(([branchId, u]) => !this.bDel.has(branchId) && !gone(u.xid) && !this.bIns.has(branchId))
-        .map(([branchId, u]) => ({ branchId, status: u.status, applicationData: u.applicationData })),
+        .map(([branchId, u]) => ({ branchId, status: u.status, applicationData: u.applicationData }))
+        .sort(byId),
       // Still deleted when inserted in this batch: a row from an earlier batch may share the id.
-      deleteBranches: [...this.bDel].filter(([, xid]) => !gone(xid)).map(([branchId]) => branchId),
-      deleteGlobals: [...this.gDel],
+      deleteBranches: [...this.bDel]
+        .filter(([, xid]) => !gone(xid))
+        .map(([branchId]) => branchId)
+        .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
+      deleteGlobals: [...this.gDel].sort(),
     };
   }
 

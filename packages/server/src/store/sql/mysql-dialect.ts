@@ -89,7 +89,11 @@ export function createMysqlDialect(o: SqlConnectOptions): SqlDialect {
     async begin(conn, readCommitted) {
       // Applies to the next transaction only. READ COMMITTED takes no gap locks, so two lock
       // acquisitions that probe the same missing rows do not deadlock on their inserts.
-      await conn.query(readCommitted ? 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION' : 'START TRANSACTION');
+      await conn.query(
+        readCommitted
+          ? 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED; START TRANSACTION'
+          : 'START TRANSACTION',
+      );
     },
     onConflict(key, columns) {
       if (columns.length === 0) return `ON DUPLICATE KEY UPDATE ${key} = ${key}`;

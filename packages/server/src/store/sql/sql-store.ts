@@ -27,10 +27,12 @@
 import { createHash } from 'node:crypto';
 import {
   bool,
+  Channels,
   ConfigError,
   integerIn,
   oneOf,
   parseOptions,
+  publish,
   str,
   TransactionError,
   type Validator,
@@ -203,6 +205,9 @@ export function createSqlDialect(o: SqlStoreOptions): SqlDialect {
   const connect = connectOptions(o);
   return o.dialect === 'postgres' ? createPostgresDialect(connect) : createMysqlDialect(connect);
 }
+
+/** Attempts at a batch that lost a deadlock. */
+const DEADLOCK_RETRIES = 3;
 
 /** Rows per multi-row statement, at most. */
 const ROWS_PER_STATEMENT = 1000;
@@ -394,8 +399,20 @@ export class SqlStore implements TransactionStore {
         )
           n++;
         const batch = this.queue.splice(0, n);
+        const started = performance.now();
+        let error: Error | null = null;
         try {
-          await this.applyPlan(planner.plan());
+          const plan = planner.plan();
+          for (let attempt = 1; ; attempt++) {
+            try {
+              await this.applyPlan(plan);
+              break;
+            } catch (err) {
+              // The batch was rolled back as a whole: after a deadlock (another TC writing the
+              // same rows) it is safe, and usually successful, to run it again.
+              if (attempt >= DEADLOCK_RETRIES || this.db.classify(err) !== 'deadlock') throw err;
+            }
+          }
           this.stats.batches++;
           this.stats.ops += batch.length;
           for (const p of batch) p.resolve();
@@ -406,7 +423,14 @@ export class SqlStore implements TransactionStore {
             err,
           );
           for (const p of batch) p.reject(failure);
+          error = failure;
         }
+        publish(Channels.STORE_WRITE, () => ({
+          store: this.kind,
+          ops: batch.length,
+          durationMs: performance.now() - started,
+          error,
+        }));
         this.settled += batch.length;
         this.releaseBarriers();
       }
