@@ -85,6 +85,7 @@ describe('SqlStore on MySQL', { skip }, () => {
     await home.query(`CREATE DATABASE ${DATABASE} CHARACTER SET utf8mb4`);
     await applySchema(db);
   })();
+  ready.catch(() => {}); // awaited (and reported) by every case
   /** Empties the tables and resets the task-lock seed rows. */
   const clear = async () => {
     await ready;

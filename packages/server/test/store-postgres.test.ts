@@ -91,6 +91,7 @@ describe('SqlStore on PostgreSQL', { skip }, () => {
     await db.query(`CREATE SCHEMA ${SCHEMA}`);
     await applySchema(db);
   })();
+  ready.catch(() => {}); // awaited (and reported) by every case
   /** Empties the tables and resets the task-lock seed rows. */
   const clear = async () => {
     await ready;

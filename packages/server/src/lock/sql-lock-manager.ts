@@ -4,6 +4,7 @@
  * primary key, so the database itself refuses a second holder.
  */
 import { TransactionError } from '@dtx/core';
+import { BranchType } from '@dtx/protocol';
 import type { BranchSession, GlobalSession } from '../session/global-session.js';
 import type { SqlTableNames } from '../store/sql/schema.js';
 import type { SqlDialect, SqlValue } from '../store/sql/sql-dialect.js';
@@ -145,8 +146,14 @@ export class SqlLockManager implements LockManager {
     }
   }
 
-  /** Deletes the branch's rows (rows it found already held by its transaction stay with their branch). */
+  /**
+   * Deletes the branch's rows (rows it found already held by its transaction stay with their
+   * branch). Only AT branches take row locks (Seata's ATCore; TCC, Saga and XA do not), so other
+   * branches cost no round trip. An AT branch is released by id even without a lockKey: one read
+   * back from the store after a restart has none, but its rows are still in lock_table.
+   */
   async release(branch: BranchSession): Promise<void> {
+    if (branch.branchType !== BranchType.AT) return;
     const params: SqlValue[] = [];
     const sql = `DELETE FROM ${this.table} WHERE xid = ${this.placeholders(params, [branch.xid])} AND branch_id = ${this.placeholders(params, [branch.branchId])}`;
     await this.run(sql, params, `release the locks of branch ${branch.branchId}`);
