@@ -119,7 +119,7 @@ export class TcServer {
       { ...DEFAULT_COORDINATOR_OPTIONS, ...o.coordinator, advertisedHost, advertisedPort: o.port },
       {
         store: this.store,
-        locks: o.locks ?? new MemoryLockManager(),
+        locks: o.locks ?? this.defaultLocks(),
         ids: new IdWorker(o.workerId === null ? {} : { workerId: o.workerId }),
         logger: this.logger,
         metrics: this.metrics,
@@ -146,6 +146,17 @@ export class TcServer {
         onMessage: (session, msg) => coordinator.onMessage(session, msg),
       },
     );
+  }
+
+  /** Process-memory row locks suit only a store no other TC shares. */
+  private defaultLocks(): LockManager {
+    if (this.store.shared) {
+      throw new ConfigError(
+        'store.lock.mode',
+        `a shared ${this.store.kind} store needs a shared lock manager (SqlLockManager, RedisLockManager)`,
+      );
+    }
+    return new MemoryLockManager();
   }
 
   /** Opens the store, restores unfinished transactions, starts listening and recovery. */

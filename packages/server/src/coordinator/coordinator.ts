@@ -370,6 +370,7 @@ export class Coordinator {
       branches: [],
     };
     this.sessions.set(xid, g);
+    begunHere.add(g);
     this.openPerClient.set(ctx.clientId, open + 1);
     openedBy.set(g, ctx.clientId);
     try {
@@ -442,11 +443,24 @@ export class Coordinator {
       lockKey: msg.lockKey,
       beginTime: Date.now(),
     };
-    if (msg.branchType === BranchType.AT && msg.lockKey && !(await this.locks.acquire(branch))) {
-      throw txError(
-        'LockKeyConflict',
-        `Global lock acquire failed xid = ${g.xid} branchId = ${branch.branchId}`,
-      );
+    const takesLocks = msg.branchType === BranchType.AT && !!msg.lockKey;
+    if (takesLocks) {
+      if (!(await this.locks.acquire(branch))) {
+        throw txError(
+          'LockKeyConflict',
+          `Global lock acquire failed xid = ${g.xid} branchId = ${branch.branchId}`,
+        );
+      }
+      // Acquiring may have waited on the database: a commit or rollback that came in meanwhile
+      // closed the session, so this branch must not join it (Seata holds the session lock here).
+      if (!g.active || g.status !== S.Begin) {
+        await this.locks.release(branch);
+        throw txError(
+          'GlobalTransactionNotActive',
+          `Could not register branch into global session xid = ${g.xid} status = ${g.status}, cause by globalSession not active`,
+        );
+      }
+      lockHolders.add(g);
     }
     g.branches.push(branch);
     try {
@@ -529,7 +543,7 @@ export class Coordinator {
     if (canBeCommittedAsync(g)) {
       await this.setStatus(g, S.AsyncCommitting, true);
       // GlobalSession.closeAndClean: AT row locks go with the commit decision, not with phase two.
-      await this.locks.releaseGlobal(g);
+      if (this.holdsLocks(g)) await this.locks.releaseGlobal(g);
       // Nobody awaits this run: a failure (the store refusing the end) must not become an
       // unhandled rejection, which would take the whole TC process down. Recovery retries.
       this.doGlobalCommit(g, true).catch((err) => {
@@ -540,7 +554,7 @@ export class Coordinator {
     this.busy.add(g.xid);
     try {
       await this.setStatus(g, S.Committing, true);
-      if (g.branches.some((b) => b.branchType === BranchType.AT)) await this.locks.releaseGlobal(g);
+      if (this.holdsLocks(g)) await this.locks.releaseGlobal(g);
     } finally {
       this.busy.delete(g.xid);
     }
@@ -788,7 +802,7 @@ export class Coordinator {
 
   private async removeBranch(g: GlobalSession, b: BranchSession): Promise<void> {
     g.branches = g.branches.filter((x) => x !== b);
-    await this.locks.release(b);
+    if (b.branchType === BranchType.AT && b.lockKey) await this.locks.release(b);
     // Not awaited for durability: replaying a branch that already finished only repeats an idempotent phase two.
     void this.store.write({ op: 'branchRemove', xid: g.xid, branchId: b.branchId }, false).catch((err) => {
       this.logger.error({ err, xid: g.xid }, 'could not record branch removal');
@@ -810,7 +824,8 @@ export class Coordinator {
       status === S.Rollbacked ||
       status === S.TimeoutRollbacked ||
       status === S.Finished;
-    if (unlock) await this.locks.releaseGlobal(g);
+    // Only transactions that took row locks (AT) release any: for TCC this saves a store round trip.
+    if (unlock && this.holdsLocks(g)) await this.locks.releaseGlobal(g);
     if (success) {
       this.forget(g);
       void this.store.write({ op: 'globalRemove', xid: g.xid }, false).catch((err) => {
@@ -823,6 +838,16 @@ export class Coordinator {
       this.releaseOpenSlot(g);
       await this.store.write({ op: 'globalUpdate', xid: g.xid, status, active: false }, true);
     }
+  }
+
+  /**
+   * True when `g` may hold AT row locks: it acquired some here, or it came from a store (after a
+   * restart, or from another TC) with an AT branch or an unknown history.
+   */
+  private holdsLocks(g: GlobalSession): boolean {
+    if (lockHolders.has(g)) return true;
+    if (begunHere.has(g)) return false;
+    return g.branches.length === 0 || g.branches.some((b) => b.branchType === BranchType.AT);
   }
 
   private forget(g: GlobalSession): void {
@@ -946,6 +971,10 @@ export class Coordinator {
 }
 
 const openedBy = new WeakMap<GlobalSession, string>();
+/** Sessions that took AT row locks in this process. */
+const lockHolders = new WeakSet<GlobalSession>();
+/** Sessions begun in this process: their lock history is known. */
+const begunHere = new WeakSet<GlobalSession>();
 
 /** GlobalStatus name of a code. */
 export function statusName(code: number): string {
