@@ -1,9 +1,11 @@
 /**
  * Global transactions per second through `dtx server` (a separate process), driven by the
  * wire-level load generator of @dtx/testing: 2-branch TCC transactions at concurrency 1, 16,
- * 64 and 256, and 1/4/8 branches at 64. Stores: file (fsync before replying), and PostgreSQL /
- * MariaDB when BENCH_DB=1 and they are reachable. Prints tx/s, p50/p99 and the TC's peak RSS.
+ * 64 and 256, and 1/4/8 branches at 64. Stores: file (durable before replying), PostgreSQL and
+ * MariaDB (each in a database of its own, created here with `dtx server schema --apply`; set
+ * BENCH_DB=0 to skip them). Prints tx/s, p50/p99 and the TC's peak RSS.
  */
+import { execFileSync } from 'node:child_process';
 import { runLoad } from '@dtx/testing';
 import { fmt, row } from './stats.ts';
 import { startTc } from './tc-process.ts';
@@ -57,4 +59,111 @@ async function runStore(label: string, flags: string[]): Promise<void> {
   }
 }
 
+function createDatabase(kind: 'postgres' | 'mysql'): string | null {
+  const name = `dtx_bench_${process.pid}`;
+  const cli = new URL('../packages/cli/dist/main.js', import.meta.url).pathname;
+  try {
+    if (kind === 'postgres') {
+      const host = process.env.PGHOST ?? '127.0.0.1';
+      const port = process.env.PGPORT ?? '5432';
+      execFileSync(
+        'psql',
+        [
+          '-h',
+          host,
+          '-p',
+          port,
+          '-U',
+          'postgres',
+          '-d',
+          'postgres',
+          '-qc',
+          `DROP DATABASE IF EXISTS ${name}`,
+          '-c',
+          `CREATE DATABASE ${name}`,
+        ],
+        { stdio: 'ignore' },
+      );
+      const url = `postgres://postgres@${host}:${port}/${name}`;
+      execFileSync(
+        process.execPath,
+        [cli, 'server', 'schema', '--db', 'postgres', '--apply', '--db-url', url],
+        { stdio: 'ignore' },
+      );
+      return url;
+    }
+    const host = process.env.MYSQL_HOST ?? '127.0.0.1';
+    const port = process.env.MYSQL_PORT ?? '3306';
+    execFileSync(
+      'mysql',
+      [
+        '-h',
+        host,
+        '-P',
+        port,
+        '-u',
+        'root',
+        '-e',
+        `DROP DATABASE IF EXISTS ${name}; CREATE DATABASE ${name}`,
+      ],
+      { stdio: 'ignore' },
+    );
+    const url = `mysql://root@${host}:${port}/${name}`;
+    execFileSync(process.execPath, [cli, 'server', 'schema', '--db', 'mysql', '--apply', '--db-url', url], {
+      stdio: 'ignore',
+    });
+    return url;
+  } catch (err) {
+    console.log(`\n## TC, ${kind} store: skipped (${(err as Error).message.split('\n')[0]})`);
+    return null;
+  }
+}
+
+function dropDatabase(kind: 'postgres' | 'mysql'): void {
+  const name = `dtx_bench_${process.pid}`;
+  try {
+    if (kind === 'postgres')
+      execFileSync(
+        'psql',
+        [
+          '-h',
+          process.env.PGHOST ?? '127.0.0.1',
+          '-U',
+          'postgres',
+          '-d',
+          'postgres',
+          '-qc',
+          `DROP DATABASE IF EXISTS ${name}`,
+        ],
+        { stdio: 'ignore' },
+      );
+    else
+      execFileSync(
+        'mysql',
+        ['-h', process.env.MYSQL_HOST ?? '127.0.0.1', '-u', 'root', '-e', `DROP DATABASE IF EXISTS ${name}`],
+        { stdio: 'ignore' },
+      );
+  } catch {
+    // best effort
+  }
+}
+
 await runStore('file', []);
+if (process.env.BENCH_DB !== '0') {
+  for (const kind of ['postgres', 'mysql'] as const) {
+    const url = createDatabase(kind);
+    if (!url) continue;
+    try {
+      await runStore(kind === 'postgres' ? 'PostgreSQL' : 'MariaDB', [
+        '--store',
+        'db',
+        '--db-type',
+        kind === 'postgres' ? 'postgresql' : 'mysql',
+        '--db-url',
+        url,
+      ]);
+    } finally {
+      dropDatabase(kind);
+    }
+  }
+}
