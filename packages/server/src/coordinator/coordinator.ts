@@ -157,6 +157,14 @@ export class Coordinator {
   private readonly busy = new Set<string>();
   /** Open transactions per clientId, for maxOpenTransactionsPerClient. */
   private readonly openPerClient = new Map<string, number>();
+  /** Who opened each open transaction, and when it stops counting (maxOpenTransactionsPerClient). */
+  private readonly openOwners = new Map<string, { client: string; until: number }>();
+  /**
+   * Whether `sessions` is the truth (the file store: one TC owns everything) or every request
+   * reads the store afresh (shared stores: another TC may have changed a session, so a cached
+   * copy could miss a branch or a decision; Seata's db mode reads the store the same way).
+   */
+  private readonly cached: boolean;
   private readonly store: TransactionStore;
   private readonly locks: LockManager;
   private readonly ids: IdWorker;
@@ -175,6 +183,7 @@ export class Coordinator {
     this.ids = deps.ids;
     this.logger = deps.logger;
     this.channels = deps.channels ?? new ChannelManager();
+    this.cached = !deps.store.shared;
     this.txCounter = deps.metrics.counter('seata_transaction', 'Global transactions by role and status', [
       'role',
       'status',
@@ -343,7 +352,11 @@ export class Coordinator {
   // phase one
 
   private async begin(ctx: RpcContext, timeout: number, name: string | null): Promise<SingleMessage> {
-    const open = this.openPerClient.get(ctx.clientId) ?? 0;
+    let open = this.openPerClient.get(ctx.clientId) ?? 0;
+    if (open >= this.options.maxOpenTransactionsPerClient) {
+      this.pruneOpenSlots(ctx.clientId);
+      open = this.openPerClient.get(ctx.clientId) ?? 0;
+    }
     if (open >= this.options.maxOpenTransactionsPerClient) {
       const limit = new LimitError(
         'server.maxOpenTransactionsPerClient',
@@ -369,10 +382,12 @@ export class Coordinator {
       active: true,
       branches: [],
     };
-    this.sessions.set(xid, g);
+    if (this.cached) this.sessions.set(xid, g);
     begunHere.add(g);
     this.openPerClient.set(ctx.clientId, open + 1);
-    openedBy.set(g, ctx.clientId);
+    // A transaction ended by another TC (shared stores) is never seen ending here: it stops
+    // counting once well past its timeout, when the TC cluster has timed it out anyway.
+    this.openOwners.set(xid, { client: ctx.clientId, until: g.beginTime + 2 * g.timeout + 60_000 });
     try {
       await this.store.write({ op: 'globalAdd', global: g }, true);
     } catch (err) {
@@ -384,19 +399,11 @@ export class Coordinator {
     return ok(TypeCode.GLOBAL_BEGIN_RESULT, { xid, extraData: null });
   }
 
-  /** The session for an XID: memory first, then (shared stores) the store. */
+  /** The session for an XID: from memory (file store), or read afresh from a shared store. */
   private async find(xid: string | null): Promise<GlobalSession | null> {
     if (!xid) return null;
-    const g = this.sessions.get(xid);
-    if (g) return g;
-    if (!this.store.shared) return null;
-    const stored = await this.store.findGlobal(xid);
-    if (!stored) return null;
-    // Another request may have loaded it meanwhile: keep one copy.
-    const again = this.sessions.get(xid);
-    if (again) return again;
-    this.sessions.set(xid, stored);
-    return stored;
+    if (this.cached) return this.sessions.get(xid) ?? null;
+    return this.store.findGlobal(xid, { waitForWrites: false });
   }
 
   private async branchRegister(
@@ -835,7 +842,7 @@ export class Coordinator {
       // Kept in memory as well as in the store (Seata's onFailEnd keeps the session), so
       // GlobalStatus answers the failure instead of Finished and late branches are refused as
       // not active; restore() loads such sessions after a restart the same way.
-      this.releaseOpenSlot(g);
+      this.releaseOpenSlot(g.xid);
       await this.store.write({ op: 'globalUpdate', xid: g.xid, status, active: false }, true);
     }
   }
@@ -852,18 +859,24 @@ export class Coordinator {
 
   private forget(g: GlobalSession): void {
     this.sessions.delete(g.xid);
-    this.releaseOpenSlot(g);
+    this.releaseOpenSlot(g.xid);
   }
 
   /** The transaction no longer counts against its client's maxOpenTransactionsPerClient. */
-  private releaseOpenSlot(g: GlobalSession): void {
-    const client = openedBy.get(g);
-    openedBy.delete(g);
-    if (client !== undefined) {
-      const n = (this.openPerClient.get(client) ?? 1) - 1;
-      if (n <= 0) this.openPerClient.delete(client);
-      else this.openPerClient.set(client, n);
-    }
+  private releaseOpenSlot(xid: string): void {
+    const owner = this.openOwners.get(xid);
+    if (!owner) return;
+    this.openOwners.delete(xid);
+    const n = (this.openPerClient.get(owner.client) ?? 1) - 1;
+    if (n <= 0) this.openPerClient.delete(owner.client);
+    else this.openPerClient.set(owner.client, n);
+  }
+
+  /** Stops counting `client`'s transactions that are long past their timeout. */
+  private pruneOpenSlots(client: string): void {
+    const now = Date.now();
+    for (const [xid, owner] of this.openOwners)
+      if (owner.client === client && owner.until < now) this.releaseOpenSlot(xid);
   }
 
   /**
@@ -884,6 +897,7 @@ export class Coordinator {
    * driven however it was found.
    */
   adopt(g: GlobalSession): GlobalSession {
+    if (!this.cached) return g;
     const known = this.sessions.get(g.xid);
     if (known) return known;
     this.sessions.set(g.xid, g);
@@ -918,12 +932,7 @@ export class Coordinator {
   /** Forces another phase-two attempt of a stuck or failed transaction. */
   async forceRetry(xid: string): Promise<number> {
     const g = await this.find(xid);
-    if (!g) {
-      const stored = await this.store.findGlobal(xid);
-      if (!stored) throw txError('GlobalTransactionNotExist', `no transaction ${xid}`);
-      this.sessions.set(xid, stored);
-      return this.forceRetry(xid);
-    }
+    if (!g) throw txError('GlobalTransactionNotExist', `no transaction ${xid}`);
     if (
       g.status === S.CommitFailed ||
       g.status === S.CommitRetryTimeout ||
@@ -946,9 +955,8 @@ export class Coordinator {
 
   /** Forces a rollback of a transaction still in Begin, or one whose rollback failed. */
   async forceRollback(xid: string): Promise<number> {
-    const g = (await this.find(xid)) ?? (await this.store.findGlobal(xid));
+    const g = await this.find(xid);
     if (!g) throw txError('GlobalTransactionNotExist', `no transaction ${xid}`);
-    this.sessions.set(xid, g);
     if (
       g.status === S.Begin ||
       g.status === S.RollbackFailed ||
@@ -970,7 +978,6 @@ export class Coordinator {
   }
 }
 
-const openedBy = new WeakMap<GlobalSession, string>();
 /** Sessions that took AT row locks in this process. */
 const lockHolders = new WeakSet<GlobalSession>();
 /** Sessions begun in this process: their lock history is known. */

@@ -70,8 +70,6 @@ const COMMITTING = [S.Committing, S.CommitRetrying];
 export class Recovery {
   private timers: NodeJS.Timeout[] = [];
   private readonly running = new Set<RecoveryTask>();
-  /** XIDs read from a shared store in this run that this TC did not hold before. */
-  private readonly foreign = new Set<string>();
   /** Runs of each task, for tests and metrics. */
   readonly runs: Record<RecoveryTask, number> = {
     RetryCommitting: 0,
@@ -166,11 +164,7 @@ export class Recovery {
       for (const g of this.coordinator.sessions.values()) if (statuses.includes(g.status)) out.push(g);
       return out;
     }
-    const stored = await this.store.listGlobals({ statuses, limit: this.options.batchSize });
-    return stored.map((g) => {
-      if (!this.coordinator.sessions.has(g.xid)) this.foreign.add(g.xid);
-      return this.coordinator.adopt(g);
-    });
+    return this.store.listGlobals({ statuses, limit: this.options.batchSize });
   }
 
   private async drive(sessions: GlobalSession[], fn: (g: GlobalSession) => Promise<boolean>): Promise<void> {
@@ -180,12 +174,13 @@ export class Recovery {
       if (this.coordinator.isBusy(g.xid)) continue;
       // Committing/Rollbacking may still be in the hands of the TC that decided them; only a
       // session older than the dead threshold is taken over (DefaultCoordinator's dead-session rule).
-      const firstPhaseTwo = g.status === S.Committing || g.status === S.Rollbacking;
-      const foreign = this.foreign.delete(g.xid);
-      if (firstPhaseTwo && foreign && now - g.beginTime < this.options.retryDeadThresholdMs) {
-        this.coordinator.sessions.delete(g.xid); // not ours yet: read it afresh next time
+      // TimeoutRollbacking too: unlike Seata, whose retry task alone drives it, the TC that times
+      // a session out (timeout check, or a commit that came too late) rolls it back at once, and
+      // another TC holding the RetryRollbacking lock would drive it a second time meanwhile.
+      const firstPhaseTwo =
+        g.status === S.Committing || g.status === S.Rollbacking || g.status === S.TimeoutRollbacking;
+      if (firstPhaseTwo && this.store.shared && now - g.beginTime < this.options.retryDeadThresholdMs)
         continue;
-      }
       work.push(fn(g).catch(() => false));
     }
     await Promise.all(work);

@@ -41,8 +41,12 @@ export interface TransactionStore {
    * the promise settles when it is written. Changes are applied in call order.
    */
   write(op: StoreOp, durable: boolean): Promise<void>;
-  /** One session with its branches, or null. */
-  findGlobal(xid: string): Promise<GlobalSession | null>;
+  /**
+   * One session with its branches, or null. By default the read waits for the writes queued
+   * before it; `waitForWrites: false` reads what is committed now (the coordinator's own durable
+   * writes were acknowledged before it reads again, and its lazy ones never change a decision).
+   */
+  findGlobal(xid: string, options?: { waitForWrites?: boolean }): Promise<GlobalSession | null>;
   /** Sessions matching the query, oldest first, with their branches. */
   listGlobals(query?: SessionQuery): Promise<GlobalSession[]>;
   /**

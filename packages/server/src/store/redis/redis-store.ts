@@ -676,8 +676,8 @@ export class RedisStore implements TransactionStore, RedisScriptRunner {
     }
   }
 
-  async findGlobal(xid: string): Promise<GlobalSession | null> {
-    await this.tail;
+  async findGlobal(xid: string, options: { waitForWrites?: boolean } = {}): Promise<GlobalSession | null> {
+    if (options.waitForWrites !== false) await this.tail;
     const [reply] = (await this.runScript(FIND, [], [xid])) as unknown[];
     return reply === null || reply === undefined ? null : this.parse(reply);
   }

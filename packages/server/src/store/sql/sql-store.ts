@@ -636,8 +636,8 @@ export class SqlStore implements TransactionStore {
     }
   }
 
-  async findGlobal(xid: string): Promise<GlobalSession | null> {
-    await this.drained();
+  async findGlobal(xid: string, options: { waitForWrites?: boolean } = {}): Promise<GlobalSession | null> {
+    if (options.waitForWrites !== false) await this.drained();
     const p = new Params(this.db);
     const globals = await this.selectGlobals(` WHERE xid = ${p.add(xid)}`, p.values, null);
     await this.attachBranches(globals, [xid]);
