@@ -59,7 +59,11 @@ function countingAction(client: DtxClient, name: string) {
 
 describe('client options', () => {
   it('come from an object and keep the defaults of the keys not given', () => {
-    const o = parseClientOptions({ applicationId: 'app', grouplist: ['127.0.0.1:8091'], commitRetryCount: 2 });
+    const o = parseClientOptions({
+      applicationId: 'app',
+      grouplist: ['127.0.0.1:8091'],
+      commitRetryCount: 2,
+    });
     assert.equal(o.applicationId, 'app');
     assert.deepEqual(o.grouplist, ['127.0.0.1:8091']);
     assert.equal(o.commitRetryCount, 2);
@@ -139,7 +143,11 @@ describe('client options', () => {
     assert.throws(
       () =>
         clientOptionsFromConfig({
-          object: { applicationId: 'a', txServiceGroup: 'unmapped_group', service: { default: { grouplist: 'x:1' } } },
+          object: {
+            applicationId: 'a',
+            txServiceGroup: 'unmapped_group',
+            service: { default: { grouplist: 'x:1' } },
+          },
         }),
       (err: unknown) => {
         assert.ok(err instanceof ConfigError, `a ConfigError, got ${err}`);
@@ -263,7 +271,10 @@ describe('DtxClient against a TC', () => {
     await until(() => registrations(tc.server, 'close-app').length === 2, 'two registrations');
 
     await within(client.close(), 'close');
-    await until(() => registrations(tc.server, 'close-app').length === 0, 'the TC to drop both registrations');
+    await until(
+      () => registrations(tc.server, 'close-app').length === 0,
+      'the TC to drop both registrations',
+    );
     assert.throws(() => getDefaultClient(), /no DtxClient/);
     // No reconnect after close: the TC stays without sessions of this app for a while.
     const sessions = tc.server.remoting.sessions.size;

@@ -57,7 +57,11 @@ interface FreezeArgs {
 }
 
 /** Defines the suite for `backend` (or skips it with `skip`, the reason). */
-export function fenceSuite<Tx>(label: string, skip: string | false, open: () => Promise<FenceBackend<Tx>>): void {
+export function fenceSuite<Tx>(
+  label: string,
+  skip: string | false,
+  open: () => Promise<FenceBackend<Tx>>,
+): void {
   describe(`TCC fence on ${label}`, { skip }, () => {
     let b: FenceBackend<Tx>;
     let n = 0;
@@ -83,7 +87,9 @@ export function fenceSuite<Tx>(label: string, skip: string | false, open: () => 
     }
 
     /** Fence rows of `xid`: branch id and status. */
-    async function fenceRows(xid: string): Promise<Array<{ branchId: string; status: number; actionName: string }>> {
+    async function fenceRows(
+      xid: string,
+    ): Promise<Array<{ branchId: string; status: number; actionName: string }>> {
       const rows = await b.query(
         'SELECT branch_id, status, action_name FROM tcc_fence_log WHERE xid = ? ORDER BY branch_id',
         [xid],
@@ -100,36 +106,42 @@ export function fenceSuite<Tx>(label: string, skip: string | false, open: () => 
       const calls = { try: 0, confirm: 0, cancel: 0 };
       return {
         calls,
-        tryBody: (args: FreezeArgs, delayMs = 0) => async (tx: Tx) => {
-          calls.try++;
-          const n = await b.exec(
-            tx,
-            'UPDATE quota SET available = available - ?, frozen = frozen + ? WHERE id = ? AND available >= ?',
-            [args.amount, args.amount, args.account, args.amount],
-          );
-          if (n !== 1) throw new Error(`insufficient quota on ${args.account}`);
-          if (delayMs) await sleep(delayMs);
-        },
-        confirmBody: (args: FreezeArgs, delayMs = 0) => async (tx: Tx) => {
-          calls.confirm++;
-          await b.exec(tx, 'UPDATE quota SET frozen = frozen - ?, used = used + ? WHERE id = ?', [
-            args.amount,
-            args.amount,
-            args.account,
-          ]);
-          if (delayMs) await sleep(delayMs);
-          return true;
-        },
-        cancelBody: (args: FreezeArgs, delayMs = 0) => async (tx: Tx) => {
-          calls.cancel++;
-          await b.exec(tx, 'UPDATE quota SET frozen = frozen - ?, available = available + ? WHERE id = ?', [
-            args.amount,
-            args.amount,
-            args.account,
-          ]);
-          if (delayMs) await sleep(delayMs);
-          return true;
-        },
+        tryBody:
+          (args: FreezeArgs, delayMs = 0) =>
+          async (tx: Tx) => {
+            calls.try++;
+            const n = await b.exec(
+              tx,
+              'UPDATE quota SET available = available - ?, frozen = frozen + ? WHERE id = ? AND available >= ?',
+              [args.amount, args.amount, args.account, args.amount],
+            );
+            if (n !== 1) throw new Error(`insufficient quota on ${args.account}`);
+            if (delayMs) await sleep(delayMs);
+          },
+        confirmBody:
+          (args: FreezeArgs, delayMs = 0) =>
+          async (tx: Tx) => {
+            calls.confirm++;
+            await b.exec(tx, 'UPDATE quota SET frozen = frozen - ?, used = used + ? WHERE id = ?', [
+              args.amount,
+              args.amount,
+              args.account,
+            ]);
+            if (delayMs) await sleep(delayMs);
+            return true;
+          },
+        cancelBody:
+          (args: FreezeArgs, delayMs = 0) =>
+          async (tx: Tx) => {
+            calls.cancel++;
+            await b.exec(tx, 'UPDATE quota SET frozen = frozen - ?, available = available + ? WHERE id = ?', [
+              args.amount,
+              args.amount,
+              args.account,
+            ]);
+            if (delayMs) await sleep(delayMs);
+            return true;
+          },
       };
     }
 
@@ -169,7 +181,10 @@ export function fenceSuite<Tx>(label: string, skip: string | false, open: () => 
         xid = getXid() as string;
         await s.freeze({ account: acct, amount: 10 });
       });
-      await until(async () => (await fenceRows(xid))[0]?.status === FenceStatus.COMMITTED, 'the COMMITTED row');
+      await until(
+        async () => (await fenceRows(xid))[0]?.status === FenceStatus.COMMITTED,
+        'the COMMITTED row',
+      );
       assert.deepEqual(await quota(acct), { available: 90, frozen: 0, used: 10 });
       assert.deepEqual(s.calls, { try: 1, confirm: 1, cancel: 0 });
       const rows = await fenceRows(xid);
@@ -187,12 +202,19 @@ export function fenceSuite<Tx>(label: string, skip: string | false, open: () => 
         s.client.globalTransaction(async () => {
           xid = getXid() as string;
           await s.freeze({ account: acct, amount: 30 });
-          assert.deepEqual(await quota(acct), { available: 70, frozen: 30, used: 0 }, 'try committed locally');
+          assert.deepEqual(
+            await quota(acct),
+            { available: 70, frozen: 30, used: 0 },
+            'try committed locally',
+          );
           throw new Error('the loan was refused');
         }),
         /the loan was refused/,
       );
-      await until(async () => (await fenceRows(xid))[0]?.status === FenceStatus.ROLLBACKED, 'the ROLLBACKED row');
+      await until(
+        async () => (await fenceRows(xid))[0]?.status === FenceStatus.ROLLBACKED,
+        'the ROLLBACKED row',
+      );
       assert.deepEqual(await quota(acct), { available: 100, frozen: 0, used: 0 });
       assert.deepEqual(s.calls, { try: 1, confirm: 0, cancel: 1 });
     });
@@ -208,7 +230,10 @@ export function fenceSuite<Tx>(label: string, skip: string | false, open: () => 
         }),
         /insufficient quota/,
       );
-      await until(async () => (await fenceRows(xid))[0]?.status === FenceStatus.SUSPENDED, 'the SUSPENDED row');
+      await until(
+        async () => (await fenceRows(xid))[0]?.status === FenceStatus.SUSPENDED,
+        'the SUSPENDED row',
+      );
       assert.deepEqual(await quota(acct), { available: 100, frozen: 0, used: 0 });
       assert.deepEqual(s.calls, { try: 1, confirm: 0, cancel: 0 }, 'cancel is not called without a try');
       assert.deepEqual(
@@ -226,7 +251,10 @@ export function fenceSuite<Tx>(label: string, skip: string | false, open: () => 
         xid = getXid() as string;
         await s.freeze(args);
       });
-      await until(async () => (await fenceRows(xid))[0]?.status === FenceStatus.COMMITTED, 'the COMMITTED row');
+      await until(
+        async () => (await fenceRows(xid))[0]?.status === FenceStatus.COMMITTED,
+        'the COMMITTED row',
+      );
       const branchId = s.branches[0]?.branchId as bigint;
       assert.equal(await s.fence.commit(xid, branchId, s.actionName, s.confirmBody(args)), true);
       assert.equal(await s.fence.commit(xid, branchId, s.actionName, s.confirmBody(args)), true);
@@ -251,7 +279,10 @@ export function fenceSuite<Tx>(label: string, skip: string | false, open: () => 
           throw new Error('abort');
         }),
       );
-      await until(async () => (await fenceRows(xid))[0]?.status === FenceStatus.ROLLBACKED, 'the ROLLBACKED row');
+      await until(
+        async () => (await fenceRows(xid))[0]?.status === FenceStatus.ROLLBACKED,
+        'the ROLLBACKED row',
+      );
       const branchId = s.branches[0]?.branchId as bigint;
       assert.equal(await s.fence.rollback(xid, branchId, s.actionName, s.cancelBody(args)), true);
       assert.equal(await s.fence.rollback(xid, branchId, s.actionName, s.cancelBody(args)), true);
@@ -268,7 +299,10 @@ export function fenceSuite<Tx>(label: string, skip: string | false, open: () => 
       const acct = await account();
       const xid = `127.0.0.1:8091:${Date.now()}${n}`;
       const branchId = 9_000_000_000_000_000_001n;
-      assert.equal(await s.fence.rollback(xid, branchId, s.actionName, s.cancelBody({ account: acct, amount: 5 })), true);
+      assert.equal(
+        await s.fence.rollback(xid, branchId, s.actionName, s.cancelBody({ account: acct, amount: 5 })),
+        true,
+      );
       assert.deepEqual(await fenceRows(xid), [
         { branchId: branchId.toString(), status: FenceStatus.SUSPENDED, actionName: s.actionName },
       ]);
@@ -278,9 +312,13 @@ export function fenceSuite<Tx>(label: string, skip: string | false, open: () => 
       assert.equal(s.alerts[0]?.kind, 'EMPTY_ROLLBACK');
       assert.equal(s.alerts[0]?.xid, xid);
       assert.equal(s.alerts[0]?.branchId, branchId);
-      // Repeated: idempotent, no second alert about the same branch being empty.
-      assert.equal(await s.fence.rollback(xid, branchId, s.actionName, s.cancelBody({ account: acct, amount: 5 })), true);
+      // Repeated: idempotent, and no second empty-rollback alert.
+      assert.equal(
+        await s.fence.rollback(xid, branchId, s.actionName, s.cancelBody({ account: acct, amount: 5 })),
+        true,
+      );
       assert.equal(s.calls.cancel, 0);
+      assert.equal(s.alerts.length, 1);
     });
 
     it('try after its cancel (hanging): refused with FENCE_TRY_REFUSED, business code not run', async (t) => {
@@ -315,7 +353,9 @@ export function fenceSuite<Tx>(label: string, skip: string | false, open: () => 
       const args = { account: acct, amount: 5 };
       const xid = `127.0.0.1:8091:${Date.now()}${n}`;
       await s.fence.prepare(xid, 7n, s.actionName, s.tryBody(args));
-      await assert.rejects(s.fence.prepare(xid, 7n, s.actionName, s.tryBody(args)), { code: 'FENCE_TRY_REFUSED' });
+      await assert.rejects(s.fence.prepare(xid, 7n, s.actionName, s.tryBody(args)), {
+        code: 'FENCE_TRY_REFUSED',
+      });
       assert.equal(s.calls.try, 1);
       assert.deepEqual(await quota(acct), { available: 95, frozen: 5, used: 0 });
       assert.equal((await fenceRows(xid))[0]?.status, FenceStatus.TRIED);
@@ -367,7 +407,8 @@ export function fenceSuite<Tx>(label: string, skip: string | false, open: () => 
       const xid = `127.0.0.1:8091:${Date.now()}${n}`;
       await assert.rejects(
         s.fence.commit(xid, 5n, s.actionName, s.confirmBody({ account: acct, amount: 5 })),
-        (err: unknown) => err instanceof FenceError && err.code === 'FENCE_EMPTY_COMMIT' && err.branchId === 5n,
+        (err: unknown) =>
+          err instanceof FenceError && err.code === 'FENCE_EMPTY_COMMIT' && err.branchId === 5n,
       );
       assert.equal(s.calls.confirm, 0);
       assert.deepEqual(await fenceRows(xid), []);
@@ -401,7 +442,10 @@ export function fenceSuite<Tx>(label: string, skip: string | false, open: () => 
       const status = await within(tx.commit(), 'the commit');
       assert.notEqual(status, S.Committed, `the TC answered ${statusText(status)}`);
       assert.equal(status, S.CommitRetrying);
-      await until(() => s.alerts.filter((a) => a.kind === 'EMPTY_COMMIT').length >= 3, 'the TC to retry the commit');
+      await until(
+        () => s.alerts.filter((a) => a.kind === 'EMPTY_COMMIT').length >= 3,
+        'the TC to retry the commit',
+      );
       assert.equal(await tx.getStatus(), S.CommitRetrying);
       const held = s.tc.server.coordinator.sessions.get(xid);
       assert.equal(held?.branches[0]?.status !== BranchStatus.PhaseTwo_Committed, true);
@@ -422,7 +466,6 @@ export function fenceSuite<Tx>(label: string, skip: string | false, open: () => 
     });
 
     it('cleanup() deletes finished rows older than the period and keeps TRIED and recent rows', async (t) => {
-      const s = await setup(t, 'cleanup');
       const xid = `127.0.0.1:8091:cleanup${Date.now()}`;
       const insert = (branch: number, status: number, ago: number) =>
         b.query(
@@ -447,7 +490,6 @@ export function fenceSuite<Tx>(label: string, skip: string | false, open: () => 
           ['6', FenceStatus.SUSPENDED],
         ],
       );
-      void s;
     });
 
     it('cleanup() measures age on the database clock, whatever the session time zone', async (t) => {
@@ -483,7 +525,9 @@ export function fenceSuite<Tx>(label: string, skip: string | false, open: () => 
       assert.deepEqual(await quota(acct), { available: 90, frozen: 10, used: 0 });
       const afterRows = await b.query('SELECT COUNT(*) AS n FROM tcc_fence_log');
       assert.equal(Number(afterRows[0]?.n), Number(before[0]?.n), 'no fence row without a branch');
-      const warning = s.logger.records.find((r) => r.level === 'warn' && /outside a global transaction/.test(r.msg));
+      const warning = s.logger.records.find(
+        (r) => r.level === 'warn' && /outside a global transaction/.test(r.msg),
+      );
       assert.ok(warning, 'a warning names the situation');
       assert.equal(warning.obj.action, s.actionName);
       // A try that fails outside a transaction rolls its own local transaction back.

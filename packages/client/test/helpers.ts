@@ -53,7 +53,10 @@ export async function until(
 export async function within<T>(promise: Promise<T>, what: string, timeoutMs = WAIT_MS): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+      timeoutMs,
+    );
   });
   try {
     return await Promise.race([promise, timeout]);
@@ -202,7 +205,10 @@ export interface TcProcess {
  * Spawns `node packages/cli/dist/main.js server` with the file store in a temp dir and waits for
  * its "listening" line; SIGTERMed (SIGKILLed if it lingers) and removed after the test.
  */
-export async function spawnTc(t: TestContext, env: Record<string, string> = FAST_RECOVERY): Promise<TcProcess> {
+export async function spawnTc(
+  t: TestContext,
+  env: Record<string, string> = FAST_RECOVERY,
+): Promise<TcProcess> {
   assert.ok(fs.existsSync(CLI), `${CLI} is missing: run "npx tsc -b" first`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtx-client-tc-'));
   const port = await freePort();
@@ -300,7 +306,8 @@ export async function startClient(
 
 /** Registers a failing test naming the missing service when CI=true; returns the skip reason. */
 export function unavailable(reason: string): string {
-  if (process.env.CI === 'true') it(`${reason.split(' is ')[0]} is reachable (required when CI=true)`, () => assert.fail(reason));
+  if (process.env.CI === 'true')
+    it(`${reason.split(' is ')[0]} is reachable (required when CI=true)`, () => assert.fail(reason));
   return reason;
 }
 
@@ -397,13 +404,20 @@ export async function mysqlScratch(): Promise<MysqlScratch | string> {
   await admin.query(`CREATE DATABASE ${database}`);
   const pools: mysql.Pool[] = [];
   const newPool = (init?: string, max = 8) => {
-    const pool = mysql.createPool({ ...MYSQL, database, connectionLimit: max, connectTimeout: 5000 });
+    const pool = mysql.createPool({
+      ...MYSQL,
+      database,
+      connectionLimit: max,
+      connectTimeout: 5000,
+      // BIGINT ids (branch ids are 63-bit) read back exactly, as strings.
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+    });
     if (init) {
       // The core pool hands out callback connections; run the statement before first use.
-      (pool as unknown as { pool: { on(e: string, f: (c: { query(s: string): void }) => void): void } }).pool.on(
-        'connection',
-        (conn) => conn.query(init),
-      );
+      (
+        pool as unknown as { pool: { on(e: string, f: (c: { query(s: string): void }) => void): void } }
+      ).pool.on('connection', (conn) => conn.query(init));
     }
     pools.push(pool);
     return pool;

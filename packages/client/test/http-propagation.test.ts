@@ -134,7 +134,10 @@ describe('inbound TX_XID', () => {
     const base = await listen(t, http.createServer(app));
     const xids = Array.from({ length: 20 }, (_, i) => `127.0.0.1:8091:${1000 + i}`);
     const results = await Promise.all(xids.map((xid) => call(`${base}/seen`, { [XID_HEADER]: xid })));
-    results.forEach((seen, i) => assert.deepEqual(seen, { atEntry: xids[i], afterAwait: xids[i] }));
+    assert.deepEqual(
+      results,
+      xids.map((xid) => ({ atEntry: xid, afterAwait: xid })),
+    );
   });
 });
 
@@ -184,7 +187,7 @@ describe('outbound TX_XID', () => {
     assert.equal(xidFromHeaders({ tx_xid: ['a:1:4', 'a:1:5'] }), 'a:1:4');
     assert.equal(xidFromHeaders({ tx_xid: '' }), null);
     assert.equal(xidFromHeaders({}), null);
-    assert.equal(xidFromHeaders(new Headers({ 'Tx_Xid': 'a:1:6' })), 'a:1:6');
+    assert.equal(xidFromHeaders(new Headers({ Tx_Xid: 'a:1:6' })), 'a:1:6');
     assert.equal(xidFromHeaders(new Headers()), null);
   });
 });

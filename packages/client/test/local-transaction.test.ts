@@ -160,7 +160,9 @@ localTransactionSuite<pg.PoolClient>(
         await client.query('INSERT INTO orders (id, xid) VALUES ($1, $2)', [id, xid]);
       },
       async committedIds() {
-        return (await s.pool.query<{ id: string }>('SELECT id FROM orders ORDER BY id')).rows.map((r) => r.id);
+        return (await s.pool.query<{ id: string }>('SELECT id FROM orders ORDER BY id')).rows.map(
+          (r) => r.id,
+        );
       },
     };
   },
@@ -171,7 +173,9 @@ localTransactionSuite<mysql.PoolConnection>(
   typeof mysqlPending === 'string' ? unavailable(mysqlPending) : false,
   async () => {
     const s = mysqlPending as MysqlScratch;
-    await s.pool.query('CREATE TABLE orders (id VARCHAR(64) PRIMARY KEY, xid VARCHAR(128) NOT NULL) ENGINE=InnoDB');
+    await s.pool.query(
+      'CREATE TABLE orders (id VARCHAR(64) PRIMARY KEY, xid VARCHAR(128) NOT NULL) ENGINE=InnoDB',
+    );
     return {
       local: mysqlLocalTransaction(s.pool),
       async insert(conn, id, xid) {

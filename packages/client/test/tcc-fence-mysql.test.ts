@@ -11,23 +11,27 @@ import { mysqlScratch, unavailable } from './helpers.js';
 
 const scratch = await mysqlScratch();
 
-fenceSuite<mysql.PoolConnection>('MariaDB', typeof scratch === 'string' ? unavailable(scratch) : false, async () => {
-  if (typeof scratch === 'string') throw new Error(scratch);
-  return {
-    label: 'MariaDB',
-    db: mysqlFenceDatabase(scratch.pool),
-    skewedDb: mysqlFenceDatabase(scratch.newPool("SET time_zone = '-12:00'", 2)),
-    async exec(conn, sql, params) {
-      const [result] = await conn.query(sql, params);
-      return (result as mysql.ResultSetHeader).affectedRows;
-    },
-    async query(sql, params = []) {
-      const [rows] = await scratch.pool.query(sql, params);
-      return rows as Array<Record<string, unknown>>;
-    },
-    quotaDdl:
-      'CREATE TABLE quota (id VARCHAR(64) PRIMARY KEY, available INT NOT NULL, frozen INT NOT NULL, used INT NOT NULL) ENGINE=InnoDB',
-    hoursAgo: (hours) => `CURRENT_TIMESTAMP(3) - INTERVAL ${hours} HOUR`,
-    drop: () => scratch.drop(),
-  };
-});
+fenceSuite<mysql.PoolConnection>(
+  'MariaDB',
+  typeof scratch === 'string' ? unavailable(scratch) : false,
+  async () => {
+    if (typeof scratch === 'string') throw new Error(scratch);
+    return {
+      label: 'MariaDB',
+      db: mysqlFenceDatabase(scratch.pool),
+      skewedDb: mysqlFenceDatabase(scratch.newPool("SET time_zone = '-12:00'", 2)),
+      async exec(conn, sql, params) {
+        const [result] = await conn.query(sql, params);
+        return (result as mysql.ResultSetHeader).affectedRows;
+      },
+      async query(sql, params = []) {
+        const [rows] = await scratch.pool.query(sql, params);
+        return rows as Array<Record<string, unknown>>;
+      },
+      quotaDdl:
+        'CREATE TABLE quota (id VARCHAR(64) PRIMARY KEY, available INT NOT NULL, frozen INT NOT NULL, used INT NOT NULL) ENGINE=InnoDB',
+      hoursAgo: (hours) => `CURRENT_TIMESTAMP(3) - INTERVAL ${hours} HOUR`,
+      drop: () => scratch.drop(),
+    };
+  },
+);

@@ -44,7 +44,10 @@ function recordingAction(client: DtxClient, name: string) {
   return { action, seen };
 }
 
-async function setup(t: TestContext, name: string): Promise<{ tc: TestTc; client: DtxClient } & ReturnType<typeof recordingAction>> {
+async function setup(
+  t: TestContext,
+  name: string,
+): Promise<{ tc: TestTc; client: DtxClient } & ReturnType<typeof recordingAction>> {
   const tc = await startTc(t);
   const client = await startClient(t, tc.address, { applicationId: `tm-${name}` });
   return { tc, client, ...recordingAction(client, `${name}-action`) };
@@ -284,7 +287,10 @@ describe('propagation', () => {
       (err: unknown) => err instanceof TransactionError && /NEVER/.test(err.message),
     );
     assert.equal(ran, false, 'fn does not run under NEVER inside a transaction');
-    assert.equal(await client.globalTransaction(async () => getXid(), { propagation: Propagation.NEVER }), null);
+    assert.equal(
+      await client.globalTransaction(async () => getXid(), { propagation: Propagation.NEVER }),
+      null,
+    );
   });
 
   it('MANDATORY throws outside a transaction and joins inside one', async (t) => {
@@ -501,7 +507,10 @@ describe('GlobalTransaction (low level)', () => {
     assert.equal(tx.status, S.Committed);
     assert.equal(await tx.getStatus(), S.Finished);
     assert.deepEqual(seen.confirm, [xid]);
-    await assert.rejects(tx.begin(), (err: unknown) => err instanceof TransactionError && err.code === 'GlobalTransactionStatusInvalid');
+    await assert.rejects(
+      tx.begin(),
+      (err: unknown) => err instanceof TransactionError && err.code === 'GlobalTransactionStatusInvalid',
+    );
   });
 
   it('begin then rollback: Rollbacked, branches cancelled', async (t) => {
@@ -530,7 +539,10 @@ describe('GlobalTransaction (low level)', () => {
   it('a transaction that was never begun refuses commit and getStatus', async (t) => {
     const { client } = await setup(t, 'low-unbegun');
     const tx = new GlobalTransaction(client);
-    await assert.rejects(tx.commit(), (err: unknown) => err instanceof TransactionError && err.code === 'GlobalTransactionNotExist');
+    await assert.rejects(
+      tx.commit(),
+      (err: unknown) => err instanceof TransactionError && err.code === 'GlobalTransactionNotExist',
+    );
     await assert.rejects(tx.getStatus(), TransactionError);
   });
 
@@ -542,7 +554,9 @@ describe('GlobalTransaction (low level)', () => {
     await sleep(400);
     const status = await tx.commit();
     assert.ok(
-      ([S.TimeoutRollbacking, S.TimeoutRollbacked, S.TimeoutRollbackRetrying, S.Finished] as number[]).includes(status),
+      (
+        [S.TimeoutRollbacking, S.TimeoutRollbacked, S.TimeoutRollbackRetrying, S.Finished] as number[]
+      ).includes(status),
       `got ${statusText(status)}`,
     );
     assert.notEqual(status, S.Committed);
@@ -565,6 +579,10 @@ describe('GlobalReport', () => {
     assert.equal(await report.report(xid2, S.Rollbacked), S.Rollbacked);
     assert.equal(await other.getStatus(), S.Finished);
 
-    assert.equal(await report.report('127.0.0.1:1:123', S.Committed), S.Finished, 'an unknown XID reads as Finished');
+    assert.equal(
+      await report.report('127.0.0.1:1:123', S.Committed),
+      S.Finished,
+      'an unknown XID reads as Finished',
+    );
   });
 });

@@ -44,14 +44,16 @@ export function koaXid() {
   };
 }
 
-type FastifyHandler = (
-  this: unknown,
-  req: { headers: Record<string, string | string[] | undefined> },
-  reply: unknown,
-) => unknown;
+/**
+ * A fastify route handler as this plugin sees it. Its `this` and parameters are `never` so that
+ * fastify's own RouteHandlerMethod (typed with FastifyInstance, FastifyRequest, FastifyReply)
+ * fits, and `app.register(fastifyXid)` type-checks against the real fastify types.
+ */
+type FastifyHandler = (this: never, req: never, reply: never) => unknown;
 interface FastifyLike {
   addHook(name: 'onRoute', hook: (route: { handler: FastifyHandler }) => void): unknown;
 }
+type NodeHeaders = Record<string, string | string[] | undefined>;
 
 /**
  * Fastify plugin: wraps every route registered after it so its handler runs with the request's
@@ -60,8 +62,8 @@ interface FastifyLike {
 export function fastifyXid(fastify: FastifyLike, _options: unknown, done: (err?: Error) => void): void {
   fastify.addHook('onRoute', (route) => {
     const handler = route.handler;
-    route.handler = function (this: unknown, req, reply) {
-      const xid = xidFromHeaders(req.headers);
+    route.handler = function (this: never, req: never, reply: never) {
+      const xid = xidFromHeaders((req as { headers: NodeHeaders }).headers);
       return xid ? runWithXid(xid, () => handler.call(this, req, reply)) : handler.call(this, req, reply);
     };
   });

@@ -20,17 +20,25 @@ export interface TwoPhaseBusinessActionOptions {
   contextOf?(args: unknown): Record<string, unknown>;
 }
 
-type AnyMethod = (this: unknown, ctx: TryContext<unknown, unknown>) => unknown;
+/**
+ * A try method: it receives the TryContext of its own argument and transaction types (`never`
+ * here so any `TryContext<A, Tx>` parameter fits, or none).
+ */
+type TryMethod<This> = (this: This, ctx: TryContext<never, never>) => unknown;
 
-/** Marks a method as the try of a TCC action; calling it takes the try's arguments. */
+/**
+ * Marks a method as the try of a TCC action; calling it takes the try's arguments. TypeScript
+ * keeps the declared type of a decorated method, so a typed caller sees the TryContext
+ * parameter and casts: `(svc.freeze as unknown as (args: A) => Promise<R>)(args)`.
+ */
 export function TwoPhaseBusinessAction(options: TwoPhaseBusinessActionOptions) {
-  return <M extends AnyMethod>(
-    method: M,
-    context: ClassMethodDecoratorContext,
-  ): ((args: unknown) => Promise<unknown>) => {
+  return <This, M extends TryMethod<This>>(method: M, context: ClassMethodDecoratorContext<This, M>): M => {
     const actions = new WeakMap<object, TccAction<unknown, unknown>>();
-    context.addInitializer(function (this: unknown) {
-      const self = this as Record<string, (ctx: PhaseTwoContext<unknown>) => Promise<boolean | undefined>>;
+    context.addInitializer(function (this: This) {
+      const self = this as unknown as Record<
+        string,
+        (ctx: PhaseTwoContext<unknown>) => Promise<boolean | undefined>
+      >;
       const commit = self[options.commitMethod ?? 'commit'];
       const rollback = self[options.rollbackMethod ?? 'rollback'];
       if (typeof commit !== 'function' || typeof rollback !== 'function') {
@@ -39,10 +47,10 @@ export function TwoPhaseBusinessAction(options: TwoPhaseBusinessActionOptions) {
         );
       }
       actions.set(
-        this as object,
+        this as unknown as object,
         defineTccAction(options.client ?? getDefaultClient(), {
           name: options.name,
-          try: (ctx) => method.call(this, ctx) as Promise<unknown>,
+          try: (ctx) => method.call(this, ctx as TryContext<never, never>) as Promise<unknown>,
           confirm: (ctx) => commit.call(this, ctx),
           cancel: (ctx) => rollback.call(this, ctx),
           ...(options.fence ? { fence: options.fence } : {}),
@@ -50,6 +58,7 @@ export function TwoPhaseBusinessAction(options: TwoPhaseBusinessActionOptions) {
         }),
       );
     });
+    // The replacement takes the try's arguments, not a context: it is the action itself.
     return function (this: unknown, args: unknown): Promise<unknown> {
       const action = actions.get(this as object);
       if (!action)
@@ -57,6 +66,6 @@ export function TwoPhaseBusinessAction(options: TwoPhaseBusinessActionOptions) {
           `@TwoPhaseBusinessAction(${options.name}) called on an object that was not constructed`,
         );
       return action(args);
-    };
+    } as unknown as M;
   };
 }

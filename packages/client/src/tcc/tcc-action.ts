@@ -182,14 +182,11 @@ export function defineTccAction<A, R, Tx = unknown>(
         { action: def.name },
         'TCC action called outside a global transaction: running try alone, no confirm or cancel will follow',
       );
-      return def.try({
-        xid: null,
-        branchId: null,
-        actionName: def.name,
-        args,
-        actionContext,
-        tx: undefined as Tx,
-      });
+      const alone = (tx: Tx) =>
+        def.try({ xid: null, branchId: null, actionName: def.name, args, actionContext, tx });
+      // A fenced try writes its SQL on the fence's transaction handle: give it one (with no
+      // fence row, as there is no branch), so it runs, and commits or rolls back, as a unit.
+      return def.fence ? def.fence.db.transaction(async (tx) => alone(tx)) : alone(undefined as Tx);
     }
     const applicationData = JSON.stringify({ actionContext });
     const r = await client.rmRequest(

@@ -129,10 +129,12 @@ export class TccFence<Tx = unknown> extends EventEmitter<{ alert: [FenceAlert] }
       insert: `INSERT INTO ${t} (xid, branch_id, action_name, status, gmt_create, gmt_modified) VALUES (${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${now}, ${now})`,
       select: `SELECT status FROM ${t} WHERE xid = ${p(1)} AND branch_id = ${p(2)} FOR UPDATE`,
       update: `UPDATE ${t} SET status = ${p(1)}, gmt_modified = ${now} WHERE xid = ${p(2)} AND branch_id = ${p(3)} AND status = ${p(4)}`,
+      // The cut-off is taken on the database clock, as the rows' times are: a Date parameter
+      // would be read in this process's time zone against times written in the session's.
       clean:
         db.dialect === 'postgres'
-          ? `DELETE FROM ${t} WHERE ctid IN (SELECT ctid FROM ${t} WHERE status IN (2, 3, 4) AND gmt_modified < $1 LIMIT 1000)`
-          : `DELETE FROM ${t} WHERE status IN (2, 3, 4) AND gmt_modified < ? LIMIT 1000`,
+          ? `DELETE FROM ${t} WHERE ctid IN (SELECT ctid FROM ${t} WHERE status IN (2, 3, 4) AND gmt_modified < now() - $1::bigint * interval '1 millisecond' LIMIT 1000)`
+          : `DELETE FROM ${t} WHERE status IN (2, 3, 4) AND gmt_modified < CURRENT_TIMESTAMP(3) - INTERVAL ? MICROSECOND LIMIT 1000`,
     };
     if (this.options.cleanIntervalMs > 0) {
       this.timer = setInterval(
@@ -271,11 +273,16 @@ export class TccFence<Tx = unknown> extends EventEmitter<{ alert: [FenceAlert] }
     }
   }
 
-  /** Deletes finished rows older than cleanPeriodMs, 1000 at a time; returns how many. */
+  /**
+   * Deletes finished rows older than cleanPeriodMs (or last modified before `olderThan`), 1000
+   * at a time; returns how many. Ages are measured on the database clock.
+   */
   async cleanup(olderThan = new Date(Date.now() - this.options.cleanPeriodMs)): Promise<number> {
+    const ageMs = Math.max(0, Date.now() - olderThan.getTime());
+    const age = this.db.dialect === 'postgres' ? String(ageMs) : ageMs * 1000;
     let total = 0;
     for (;;) {
-      const { affected } = await this.db.run(this.sql.clean, [olderThan]);
+      const { affected } = await this.db.run(this.sql.clean, [age]);
       total += affected;
       if (affected < 1000) return total;
     }
