@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import os from 'node:os';
+import zlib from 'node:zlib';
 import { ConfigError, IdWorker, type Logger, type Metrics, noopLogger, TransactionError } from '@dtx/core';
 import { GlobalStatus } from '@dtx/protocol';
 import { Server, type ServerOptions } from '@dtx/remoting';
@@ -32,7 +33,10 @@ export interface TcServerOptions {
   port: number;
   /** The address put into XIDs; defaults to `host`, or the first external IPv4 when binding 0.0.0.0. */
   advertisedHost: string | null;
-  /** IdWorker worker id (Seata's `--serverNode`); derived from the MAC when null. @default null */
+  /**
+   * IdWorker worker id (Seata's `--serverNode`). Every TC sharing a store needs its own. When
+   * null: derived from the MAC, or random with a shared store (see the constructor). @default null
+   */
   workerId: number | null;
   /** @default 'file' */
   storeMode: StoreMode;
@@ -115,12 +119,25 @@ export class TcServer {
     }
     const advertisedHost =
       o.advertisedHost ?? (o.host === '0.0.0.0' || o.host === '::' ? externalIPv4() : o.host);
+    // Branch ids are branch_table's primary key, shared by every TC on the store, and a branch
+    // whose id is taken is lost. TCs on one host derive the same worker id from the MAC and draw
+    // the same ids in the same millisecond. Without a configured id, a shared-store TC derives one
+    // from its advertised address: TCs of one host differ by port (distinct modulo 1024 while
+    // their ports are less than 1024 apart), TCs on different hosts by the hash of the ip.
+    let workerId = o.workerId;
+    if (workerId === null && this.store.shared) {
+      workerId = (zlib.crc32(advertisedHost) + o.port) % 1024;
+      this.logger.warn(
+        { workerId, advertised: `${advertisedHost}:${o.port}` },
+        'server.workerId is not set: derived from the advertised address; give every TC sharing the store a distinct one (--worker-id) to be certain',
+      );
+    }
     this.coordinator = new Coordinator(
       { ...DEFAULT_COORDINATOR_OPTIONS, ...o.coordinator, advertisedHost, advertisedPort: o.port },
       {
         store: this.store,
         locks: o.locks ?? this.defaultLocks(),
-        ids: new IdWorker(o.workerId === null ? {} : { workerId: o.workerId }),
+        ids: new IdWorker(workerId === null ? {} : { workerId }),
         logger: this.logger,
         metrics: this.metrics,
       },

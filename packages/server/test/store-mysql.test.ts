@@ -19,6 +19,7 @@ import {
   SqlStore,
   type SqlStoreOptions,
 } from '../src/index.js';
+import { AT_RESOURCE, assertTxFailure, connectRm, startTc, Tm, until } from './helpers.js';
 
 const env = process.env;
 const HOST = env.MYSQL_HOST ?? '127.0.0.1';
@@ -460,6 +461,48 @@ describe('SqlStore on MySQL', { skip }, () => {
       } finally {
         await closeAll();
       }
+    });
+
+    it('backs a TcServer: AT row locks in lock_table, commit, and a restart that keeps an open transaction', async (t) => {
+      await clear();
+      const rows = async (table: string) =>
+        Number((await db.query(`SELECT count(*) AS n FROM ${table}`)).rows[0]?.n);
+      const tc = async () => {
+        const store = new SqlStore(options());
+        return startTc(t, { store, locks: new SqlLockManager(store) });
+      };
+      const first = await tc();
+      const tm = await Tm.connect(t, first.port);
+      const rm = await connectRm(t, first.port, 'at-app', { resourceIds: [AT_RESOURCE] });
+      const tx1 = await tm.begin();
+      await rm.registerBranchOk(tx1, { branchType: BranchType.AT, lockKey: 'order_tbl:1,2' });
+      assert.equal(await rows('lock_table'), 2);
+      const tx2 = await tm.begin();
+      assertTxFailure(
+        await rm.registerBranch(tx2, { branchType: BranchType.AT, lockKey: 'order_tbl:2' }),
+        'LockKeyConflict',
+      );
+      assert.equal((await tm.commit(tx1)).globalStatus, GlobalStatus.Committed);
+      await tm.waitForStatus(tx1, GlobalStatus.Finished);
+      await until(async () => (await rows('lock_table')) === 0, 'the rows of tx1 released');
+      await rm.registerBranchOk(tx2, { branchType: BranchType.AT, lockKey: 'order_tbl:2' });
+      // A graceful stop flushes the store; the next TC finds tx2 open, with its branch and lock.
+      tm.close();
+      rm.close();
+      await first.server.stop();
+      const second = await tc();
+      const tm2 = await Tm.connect(t, second.port);
+      assert.equal(await tm2.status(tx2), GlobalStatus.Begin);
+      const restored = await second.server.store.findGlobal(tx2);
+      assert.equal(restored?.branches.length, 1);
+      assert.equal(await rows('lock_table'), 1);
+      const rm2 = await connectRm(t, second.port, 'at-app', { resourceIds: [AT_RESOURCE] });
+      assert.equal((await tm2.rollback(tx2)).globalStatus, GlobalStatus.Rollbacked);
+      assert.equal(rm2.rollbacks.length, 1);
+      await until(
+        async () => (await rows('global_table')) === 0 && (await rows('lock_table')) === 0,
+        'tx2 removed with its rows',
+      );
     });
 
     it('reads rows written the way a Java Seata TC writes them', async () => {

@@ -551,11 +551,15 @@ export class Coordinator {
       await this.setStatus(g, S.AsyncCommitting, true);
       // GlobalSession.closeAndClean: AT row locks go with the commit decision, not with phase two.
       if (this.holdsLocks(g)) await this.locks.releaseGlobal(g);
+      // With a shared store the AsyncCommitting task (one TC at a time, under its cluster lock)
+      // drives it, so two TCs never commit it at once. Alone on a file store, start right away.
       // Nobody awaits this run: a failure (the store refusing the end) must not become an
       // unhandled rejection, which would take the whole TC process down. Recovery retries.
-      this.doGlobalCommit(g, true).catch((err) => {
-        this.logger.error({ err, xid: g.xid }, 'async commit failed; recovery will retry');
-      });
+      if (this.cached) {
+        this.doGlobalCommit(g, true).catch((err) => {
+          this.logger.error({ err, xid: g.xid }, 'async commit failed; recovery will retry');
+        });
+      }
       return ok(TypeCode.GLOBAL_COMMIT_RESULT, { globalStatus: S.Committed });
     }
     this.busy.add(g.xid);

@@ -1,0 +1,254 @@
+/**
+ * Pieces of the high-availability suite (ha.test.ts): a throwaway PostgreSQL database, Seata's
+ * schema applied by the CLI, `dtx server` processes sharing that database, and a client that
+ * keeps one connection to every TC of the cluster and routes by the XID's address, falling back
+ * to another TC when the owner's connection is gone. Not a test file.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { xidAddress } from '@dtx/core';
+import type { SingleMessage } from '@dtx/protocol';
+import { createPostgresDialect, type SqlDialect } from '../src/index.js';
+import { HOST, until, WAIT_MS, within } from './helpers.js';
+
+const env = process.env;
+/** PostgreSQL from PGHOST, PGPORT, PGUSER, PGPASSWORD (trust auth on loopback by default). */
+export const PG = {
+  host: env.PGHOST ?? '127.0.0.1',
+  port: Number(env.PGPORT ?? 5432),
+  user: env.PGUSER ?? 'postgres',
+  password: env.PGPASSWORD ?? '',
+};
+
+/** A pool on `database` (the maintenance database `postgres` for CREATE/DROP DATABASE). */
+export function pgPool(database: string, poolSize = 2): SqlDialect {
+  return createPostgresDialect({
+    ...PG,
+    database,
+    poolSize,
+    driver: { connectionTimeoutMillis: 3000 },
+  });
+}
+
+/** Null when PostgreSQL answers, else why not. */
+export async function pgUnreachable(): Promise<string | null> {
+  const db = pgPool('postgres', 1);
+  try {
+    await db.query('SELECT 1');
+    return null;
+  } catch (err) {
+    return `${PG.user}@${PG.host}:${PG.port}: ${(err as Error).message}`;
+  } finally {
+    await db.end().catch(() => {});
+  }
+}
+
+/** The URL `dtx server --db-url` takes for `database`. */
+export function pgUrl(database: string): string {
+  const auth = PG.password
+    ? `${encodeURIComponent(PG.user)}:${encodeURIComponent(PG.password)}`
+    : encodeURIComponent(PG.user);
+  return `postgres://${auth}@${PG.host}:${PG.port}/${database}`;
+}
+
+/** Creates an empty database `dtx_ha_<random>` and returns its name. */
+export async function createDatabase(): Promise<string> {
+  const name = `dtx_ha_${randomBytes(5).toString('hex')}`;
+  const admin = pgPool('postgres', 1);
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  return name;
+}
+
+/** Drops `name`, closing whatever connections a killed TC left behind. */
+export async function dropDatabase(name: string): Promise<void> {
+  const admin = pgPool('postgres', 1);
+  try {
+    await admin.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+      [name],
+    );
+    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
+  } finally {
+    await admin.end();
+  }
+}
+
+const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
+
+/** Runs the `dtx` CLI to completion; fails with its output unless it exits 0. */
+export async function runCli(args: string[], timeoutMs = WAIT_MS * 2): Promise<string> {
+  assert.ok(fs.existsSync(CLI), `${CLI} is missing: run "npx tsc -b" first`);
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  child.stderr.on('data', (d) => {
+    out += d;
+  });
+  const code = await within(
+    new Promise<number | string>((resolve) => child.once('exit', (c, s) => resolve(c ?? s ?? -1))),
+    `dtx ${args.slice(0, 2).join(' ')}`,
+    timeoutMs,
+  ).catch((err) => {
+    child.kill('SIGKILL');
+    throw err;
+  });
+  assert.equal(code, 0, `dtx ${args.join(' ')} exited with ${code}: ${out}`);
+  return out;
+}
+
+/** One `dtx server` of the cluster. */
+export interface ClusterTc {
+  /** Its index in the cluster (0, 1, 2). */
+  index: number;
+  child: ChildProcess;
+  port: number;
+  metricsPort: number;
+  /** `127.0.0.1:<port>`: the prefix of the XIDs it begins and its distributed_lock value. */
+  address: string;
+  /** stdout and stderr so far, for failure messages. */
+  output(): string;
+  /** The exit code or signal name, once the process is gone. */
+  exited: Promise<number | string>;
+  /** True until the process exits. */
+  readonly alive: boolean;
+}
+
+/**
+ * Spawns `dtx server` on the shared database with the YAML `config` and a worker id of its own
+ * (TCs sharing a store must not draw the same branch ids), and waits for its "listening" line.
+ */
+export async function spawnClusterTc(
+  index: number,
+  port: number,
+  metricsPort: number,
+  database: string,
+  config: string,
+): Promise<ClusterTc> {
+  assert.ok(fs.existsSync(CLI), `${CLI} is missing: run "npx tsc -b" first`);
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'server',
+      '--host',
+      HOST,
+      '--port',
+      String(port),
+      '--metrics-port',
+      String(metricsPort),
+      '--store',
+      'db',
+      '--db-type',
+      'postgres',
+      '--db-url',
+      pgUrl(database),
+      '--config',
+      config,
+      '--worker-id',
+      String(index + 1),
+      '--log-level',
+      'warn',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout?.on('data', (d) => {
+    out += d;
+  });
+  child.stderr?.on('data', (d) => {
+    out += d;
+  });
+  let alive = true;
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => {
+      alive = false;
+      resolve(code ?? signal ?? -1);
+    });
+  });
+  const tc: ClusterTc = {
+    index,
+    child,
+    port,
+    metricsPort,
+    address: `${HOST}:${port}`,
+    output: () => out,
+    exited,
+    get alive() {
+      return alive;
+    },
+  };
+  try {
+    await within(
+      Promise.race([
+        until(() => out.includes('listening'), `TC ${index} to listen`, WAIT_MS * 2),
+        exited.then((code) => assert.fail(`dtx server ${index} exited with ${code}: ${out}`)),
+      ]),
+      `dtx server ${index} start`,
+      WAIT_MS * 2,
+    );
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return tc;
+}
+
+/** SIGKILLs a TC (if still running) and waits until it is gone. */
+export async function killClusterTc(tc: ClusterTc): Promise<void> {
+  if (tc.child.exitCode === null && tc.child.signalCode === null) tc.child.kill('SIGKILL');
+  await within(tc.exited, `TC ${tc.index} to exit after SIGKILL`);
+}
+
+/** A connection that can be found dead: a WirePeer or a FakeRm's. */
+export interface Reachable {
+  readonly open: boolean;
+}
+
+/**
+ * XID load balance with the client's fallback (XIDLoadBalance, then RandomLoadBalance over the
+ * rest): the TC named by the XID's `ip:port` while its connection is open, else a random TC
+ * whose connection is open; null when none is.
+ */
+export function routeByXid<T extends Reachable>(
+  xid: string | null,
+  byAddress: ReadonlyMap<string, T>,
+): T | null {
+  const owner = xid ? byAddress.get(xidAddress(xid) ?? '') : undefined;
+  if (owner?.open) return owner;
+  const open = [...byAddress.values()].filter((c) => c.open);
+  return open.length === 0 ? null : (open[Math.floor(Math.random() * open.length)] as T);
+}
+
+/** Thrown by `bounded` when no answer came in time. */
+export class NoAnswer extends Error {
+  override readonly name = 'NoAnswer';
+}
+
+/** `promise`, or NoAnswer after `ms`. */
+export async function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new NoAnswer(`no answer to ${what} within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The `globalStatus` of a GlobalCommit/Rollback/Status response, or null for another type. */
+export function globalStatusOf(r: SingleMessage): number | null {
+  return 'globalStatus' in r && typeof r.globalStatus === 'number' ? r.globalStatus : null;
+}
