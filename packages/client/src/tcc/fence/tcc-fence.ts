@@ -177,86 +177,72 @@ export class TccFence<Tx = unknown> extends EventEmitter<{ alert: [FenceAlert] }
   }
 
   /** Phase two commit; true when the branch is (now or already) committed. */
-  async commit(
+  commit(
     xid: string,
     branchId: bigint,
     actionName: string,
     fn: (tx: Tx) => Promise<boolean>,
   ): Promise<boolean> {
-    try {
-      return await this.db.transaction(async (tx, sql) => {
-        const { rows } = await sql(this.sql.select, [xid, branchId.toString()]);
-        const row = rows[0];
-        if (!row) {
-          const message = `confirm of ${actionName} for ${xid}/${branchId} has no try record (empty commit); refused`;
-          this.alert({ kind: 'EMPTY_COMMIT', xid, branchId, actionName, message });
-          throw new FenceError('FENCE_EMPTY_COMMIT', { xid, branchId, actionName }, message);
-        }
-        const status = Number(row.status);
-        if (status === FenceStatus.COMMITTED) return true;
-        if (status === FenceStatus.ROLLBACKED || status === FenceStatus.SUSPENDED) {
-          this.alert({
-            kind: 'LOST_RACE',
-            xid,
-            branchId,
-            actionName,
-            message: `confirm of ${actionName} after the branch was rolled back`,
-          });
-          return false;
-        }
-        const { affected } = await sql(this.sql.update, [
-          FenceStatus.COMMITTED,
-          xid,
-          branchId.toString(),
-          FenceStatus.TRIED,
-        ]);
-        if (affected !== 1) return false;
-        if (!(await fn(tx))) throw new Declined();
-        return true;
-      });
-    } catch (err) {
-      if (err instanceof Declined) return false;
-      throw err;
-    }
+    return this.phaseTwo('confirm', { xid, branchId, actionName }, fn);
   }
 
   /** Phase two rollback; true when the branch is (now or already) rolled back or suspended. */
-  async rollback(
+  rollback(
     xid: string,
     branchId: bigint,
     actionName: string,
     fn: (tx: Tx) => Promise<boolean>,
   ): Promise<boolean> {
+    return this.phaseTwo('cancel', { xid, branchId, actionName }, fn);
+  }
+
+  /**
+   * Both phase-two paths: lock the branch's row, settle the cases where the method must not run
+   * (no try, already final, lost to the other phase), then move TRIED to the phase's status and
+   * run the method in the same local transaction. They differ only in what a missing row means:
+   * an empty commit is refused loudly; an empty rollback is recorded SUSPENDED and succeeds.
+   */
+  private async phaseTwo(
+    phase: 'confirm' | 'cancel',
+    branch: { xid: string; branchId: bigint; actionName: string },
+    fn: (tx: Tx) => Promise<boolean>,
+  ): Promise<boolean> {
+    const { xid, branchId, actionName } = branch;
+    const confirm = phase === 'confirm';
+    const target = confirm ? FenceStatus.COMMITTED : FenceStatus.ROLLBACKED;
     try {
       return await this.db.transaction(async (tx, sql) => {
         const { rows } = await sql(this.sql.select, [xid, branchId.toString()]);
         const row = rows[0];
         if (!row) {
+          if (confirm) {
+            const message = `confirm of ${actionName} for ${xid}/${branchId} has no try record (empty commit); refused`;
+            this.alert({ kind: 'EMPTY_COMMIT', ...branch, message });
+            throw new FenceError('FENCE_EMPTY_COMMIT', branch, message);
+          }
           // Empty rollback: the try never ran here. The SUSPENDED row also makes a late try fail.
           await sql(this.sql.insert, [xid, branchId.toString(), actionName, FenceStatus.SUSPENDED]);
           this.alert({
             kind: 'EMPTY_ROLLBACK',
-            xid,
-            branchId,
-            actionName,
+            ...branch,
             message: `cancel of ${actionName} for ${xid}/${branchId} before any try: recorded as an empty rollback`,
           });
           return true;
         }
         const status = Number(row.status);
-        if (status === FenceStatus.ROLLBACKED || status === FenceStatus.SUSPENDED) return true;
-        if (status === FenceStatus.COMMITTED) {
+        // Already final for this phase (a cancel also accepts its own empty-rollback record).
+        if (status === target || (!confirm && status === FenceStatus.SUSPENDED)) return true;
+        if (status !== FenceStatus.TRIED) {
+          const other = confirm ? 'rolled back' : 'committed';
           this.alert({
             kind: 'LOST_RACE',
-            xid,
-            branchId,
-            actionName,
-            message: `cancel of ${actionName} after the branch was committed`,
+            ...branch,
+            message: `${phase} of ${actionName} after the branch was ${other}`,
           });
           return false;
         }
         const { affected } = await sql(this.sql.update, [
-          FenceStatus.ROLLBACKED,
+          target,
           xid,
           branchId.toString(),
           FenceStatus.TRIED,
@@ -267,8 +253,8 @@ export class TccFence<Tx = unknown> extends EventEmitter<{ alert: [FenceAlert] }
       });
     } catch (err) {
       if (err instanceof Declined) return false;
-      // A try inserting its row at the same moment as our empty-rollback insert: the TC retries.
-      if (this.db.isDuplicateKey(err)) return false;
+      // A try inserting its row at the same moment as an empty-rollback insert: the TC retries.
+      if (!confirm && this.db.isDuplicateKey(err)) return false;
       throw err;
     }
   }
