@@ -52,3 +52,4 @@ if (mode === 'echo') {
   server.listen().then((a) => console.log(`PORT ${a.port}`));
 }
 process.on('SIGTERM', () => process.exit(0));
+process.on('SIGINT', () => process.exit(0));

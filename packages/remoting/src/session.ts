@@ -52,6 +52,9 @@ interface Pending {
   timeoutMs: number;
 }
 
+/** Queued bytes past which a send flushes at once instead of waiting for the end of the turn. */
+const EAGER_FLUSH_BYTES = 4 * 1024;
+
 /** How often request deadlines are checked (Seata scans every 3 s; a finer tick keeps short timeouts honest). */
 const TIMEOUT_TICK_MS = 20;
 
@@ -188,7 +191,11 @@ export class Session {
     }
     this.out.push(frame);
     this.outBytes += frame.length;
-    if (!this.flushScheduled) {
+    if (this.outBytes >= EAGER_FLUSH_BYTES) {
+      // A large turn goes out in pieces: the peer starts on the first while this side is still
+      // producing the rest, instead of both sides taking turns with one big convoy of frames.
+      this.flush();
+    } else if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
     }

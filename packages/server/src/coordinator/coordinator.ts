@@ -477,6 +477,22 @@ export class Coordinator {
       await this.locks.release(branch);
       throw txError('FailedToAddBranch', `could not store branch: ${(err as Error).message}`);
     }
+    // A shared store: a commit or rollback taken meanwhile (by another request to this TC or
+    // another one) may have read the branch list before this branch was stored, and would end
+    // the transaction without it, leaving the participant's try hanging. The decision stores its
+    // status before it reads the branches for the last time (lateBranches), so reading the
+    // status back after storing the branch means one of the two sees the other.
+    if (!this.cached) {
+      const now = await this.store.findGlobal(g.xid, { waitForWrites: false });
+      if (!now || now.status !== S.Begin) {
+        await this.store.write({ op: 'branchRemove', xid: g.xid, branchId: branch.branchId }, true);
+        if (takesLocks) await this.locks.release(branch);
+        throw txError(
+          'GlobalTransactionNotActive',
+          `Could not register branch into global session xid = ${g.xid} status = ${now ? now.status : S.Finished}, cause by globalSession not active`,
+        );
+      }
+    }
     return ok(TypeCode.BRANCH_REGISTER_RESULT, { branchId: branch.branchId });
   }
 
@@ -653,7 +669,7 @@ export class Coordinator {
         await this.end(g, S.CommitFailed);
         return true;
       }
-      if (retry || g.branches.length > 0) {
+      if (retry || g.branches.length > 0 || (await this.lateBranches(g))) {
         if (this.retryExpired(g, this.options.maxCommitRetryTimeout)) {
           await this.end(g, S.CommitRetryTimeout);
           return true;
@@ -698,7 +714,7 @@ export class Coordinator {
         await this.end(g, timeout ? S.TimeoutRollbackFailed : S.RollbackFailed);
         return true;
       }
-      if (retry || g.branches.length > 0) {
+      if (retry || g.branches.length > 0 || (await this.lateBranches(g))) {
         if (this.retryExpired(g, this.options.maxRollbackRetryTimeout)) {
           await this.end(g, S.RollbackRetryTimeout, this.options.rollbackRetryTimeoutUnlockEnable);
           return true;
@@ -715,6 +731,26 @@ export class Coordinator {
     } finally {
       this.busy.delete(g.xid);
     }
+  }
+
+  /**
+   * Shared stores: true when the store holds branches of `g` this phase two did not see (stored
+   * by a registration that raced the decision); they are taken into `g` and the transaction is
+   * retried instead of ended without them. The decision's status is stored before this read and
+   * a registration reads the status back after storing its branch (branchRegister), so a racing
+   * branch either shows up here or has its registration refused.
+   */
+  private async lateBranches(g: GlobalSession): Promise<boolean> {
+    if (this.cached) return false;
+    // Waits for this TC's own queued branch removals, so only branches not driven here remain.
+    const fresh = await this.store.findGlobal(g.xid);
+    if (!fresh || fresh.branches.length === 0) return false;
+    this.logger.warn(
+      { xid: g.xid, branches: fresh.branches.map((b) => b.branchId.toString()) },
+      'branches registered while the transaction was being decided; driving them too',
+    );
+    g.branches = fresh.branches;
+    return true;
   }
 
   private retryExpired(g: GlobalSession, max: number): boolean {

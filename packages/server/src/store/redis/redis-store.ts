@@ -34,7 +34,11 @@ import {
   TransactionError,
 } from '@dtx/core';
 import { BranchType, GlobalStatus } from '@dtx/protocol';
-import { createClient, ErrorReply, MultiErrorReply } from 'redis';
+import type * as redisTypes from 'redis';
+import { lazyRequire } from '../../util/lazy-require.js';
+
+const redis = () => lazyRequire<typeof redisTypes>('redis');
+
 import type { BranchSession, GlobalSession } from '../../session/global-session.js';
 import type { SessionQuery, StoreOp, TransactionStore } from '../transaction-store.js';
 import { RedisKey, type RedisScript, type RedisScriptRunner, redisScript } from './redis-script.js';
@@ -125,7 +129,7 @@ export function parseRedisStoreOptions(input?: Partial<RedisStoreOptions>): Redi
 
 /** A connection as open() configures it. */
 function newClient(o: RedisStoreOptions, reconnect: () => boolean) {
-  return createClient({
+  return redis().createClient({
     url: o.url,
     ...(o.database === null ? {} : { database: o.database }),
     name: o.clientName,
@@ -637,7 +641,7 @@ export class RedisStore implements TransactionStore, RedisScriptRunner {
       if (!Array.isArray(replies) || replies.length !== batch.length)
         throw new Error('EXEC reply does not match the batch');
     } catch (err) {
-      if (err instanceof MultiErrorReply) {
+      if (err instanceof redis().MultiErrorReply) {
         replies = err.replies as unknown[];
       } else {
         // Connection lost, client offline: the batch may or may not have run (EXEC is all or
@@ -651,7 +655,7 @@ export class RedisStore implements TransactionStore, RedisScriptRunner {
     const again: QueuedOp[] = [];
     batch.forEach((op, i) => {
       const reply = replies[i];
-      if (!(reply instanceof ErrorReply)) {
+      if (!(reply instanceof redis().ErrorReply)) {
         this.stats.ops++;
         op.resolve();
       } else if (reply.message.startsWith('NOSCRIPT') && !op.reloaded) {
@@ -727,7 +731,7 @@ export class RedisStore implements TransactionStore, RedisScriptRunner {
       try {
         return await client.sendCommand(['EVALSHA', script.sha, ...argv]);
       } catch (err) {
-        if (!(err instanceof ErrorReply) || !err.message.startsWith('NOSCRIPT')) throw err;
+        if (!(err instanceof redis().ErrorReply) || !err.message.startsWith('NOSCRIPT')) throw err;
         await client.sendCommand(['SCRIPT', 'LOAD', script.source]);
         this.stats.scriptLoads++;
         return await client.sendCommand(['EVALSHA', script.sha, ...argv]);

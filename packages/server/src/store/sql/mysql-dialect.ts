@@ -4,7 +4,8 @@
  * time, and server-side prepared statements would cost a PREPARE round trip and a cache entry
  * per shape. bigint values are written as bare integer literals, so ids above 2^53 stay exact.
  */
-import mysql from 'mysql2/promise';
+import type mysqlTypes from 'mysql2/promise';
+import { lazyRequire } from '../../util/lazy-require.js';
 import {
   checkTableName,
   type SqlConnection,
@@ -30,6 +31,7 @@ function result(res: unknown): { rows: Record<string, unknown>[]; affected: numb
 
 /** Opens a mysql2 pool (no connection is made until the first statement). */
 export function createMysqlDialect(o: SqlConnectOptions): SqlDialect {
+  const mysql = lazyRequire<typeof mysqlTypes>('mysql2/promise');
   const pool = mysql.createPool({
     host: o.host,
     port: o.port,

@@ -3,7 +3,8 @@
  * `script/server/db/postgresql.sql`, so PostgreSQL folds them to lower case exactly as it does for
  * a Java TC sharing the schema.
  */
-import pg from 'pg';
+import type pgTypes from 'pg';
+import { lazyRequire } from '../../util/lazy-require.js';
 import {
   checkTableName,
   type SqlConnection,
@@ -22,6 +23,7 @@ const PG_ERRORS: Readonly<Record<string, SqlErrorKind>> = {
 
 /** Opens a node-postgres pool (no connection is made until the first statement). */
 export function createPostgresDialect(o: SqlConnectOptions): SqlDialect {
+  const pg = lazyRequire<typeof pgTypes>('pg');
   const pool = new pg.Pool({
     host: o.host,
     port: o.port,
