@@ -1,73 +1,39 @@
 /**
- * Starts `dtx server` (the real CLI) as a child process on a free port, for the benchmarks and
- * integration tests, and samples its RSS.
+ * Starts `dtx server` (the real CLI, through @dtx/testing's spawnDtxServer) as a child process
+ * on a free port with the file store in a temp dir, for the benchmarks, and samples its RSS.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { type DtxServerProcess, freePort, spawnDtxServer } from '@dtx/testing';
 
 /** A running TC child process. */
-export interface TcProcess {
-  child: ChildProcess;
-  port: number;
-  metricsPort: number;
+export interface TcProcess extends Omit<DtxServerProcess, 'stop'> {
+  /** The temp dir of its file store. */
   dir: string;
   /** Resident set size of the TC in bytes (from /proc). */
   rss(): number;
+  /** SIGTERMs the TC (SIGKILL after 30 s), waits until it is gone and removes its temp dir. */
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-/** Launches the CLI's `dtx server` with extra flags. */
+/** Launches the CLI's `dtx server` with extra flags; its stderr goes to this process's. */
 export async function startTc(extra: string[] = [], env: Record<string, string> = {}): Promise<TcProcess> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtx-bench-'));
-  const port = await freePort();
-  const metricsPort = await freePort();
-  const main = new URL('../packages/cli/dist/main.js', import.meta.url).pathname;
-  const child = spawn(
-    process.execPath,
-    [
-      main,
-      'server',
-      '--port',
-      String(port),
-      '--metrics-port',
-      String(metricsPort),
-      '--store-dir',
-      path.join(dir, 'sessionStore'),
-      '--log-level',
-      'warn',
-      ...extra,
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } },
-  );
-  await new Promise<void>((resolve, reject) => {
-    let out = '';
-    child.stdout?.on('data', (d) => {
-      out += d;
-      if (out.includes('listening')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`dtx server exited with ${code}: ${out}`)));
+  const tc = await spawnDtxServer({
+    port: await freePort(),
+    metricsPort: await freePort(),
+    args: ['--store-dir', path.join(dir, 'sessionStore'), ...extra],
+    env,
+    stderr: 'inherit',
+    startTimeoutMs: 60_000,
   });
-  return {
-    child,
-    port,
-    metricsPort,
+  const stop = tc.stop;
+  return Object.assign(tc, {
     dir,
     rss() {
       try {
-        const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8');
+        const status = fs.readFileSync(`/proc/${tc.child.pid}/status`, 'utf8');
         const m = /VmRSS:\s+(\d+) kB/.exec(status);
         return m ? Number(m[1]) * 1024 : 0;
       } catch {
@@ -75,12 +41,8 @@ export async function startTc(extra: string[] = [], env: Record<string, string> 
       }
     },
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
-      }
+      await stop(30_000);
       fs.rmSync(dir, { recursive: true, force: true });
     },
-  };
+  });
 }

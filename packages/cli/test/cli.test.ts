@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { BranchType, GlobalStatus, ResultCode, TypeCode } from '@dtx/protocol';
 import { FakeRm, WirePeer } from '@dtx/testing';
-import { freePort, killTc, spawnTc, until } from '../../server/test/helpers.js';
+import { freePort, spawnTc, until } from '../../server/test/helpers.js';
 
 const CLI = path.resolve(import.meta.dirname, '../dist/main.js');
 const run = promisify(execFile);
@@ -77,7 +77,7 @@ describe('dtx tx against a running TC', () => {
     const port = await freePort();
     const metricsPort = await freePort();
     const tc = await spawnTc(port, metricsPort, path.join(tempDir(t), 'store'));
-    t.after(() => killTc(tc));
+    t.after(() => tc.kill());
     const admin = ['--admin', `http://127.0.0.1:${metricsPort}`];
 
     const empty = await dtx(['tx', 'list', ...admin]);
@@ -135,7 +135,7 @@ describe('dtx tx against a running TC', () => {
     tc.child.kill('SIGTERM');
     assert.equal(await tc.exited, 0);
     const again = await spawnTc(port, await freePort(), dir);
-    t.after(() => killTc(again));
+    t.after(() => again.kill());
     const peer = await WirePeer.connect(port);
     t.after(() => peer.close());
     await until(async () => peer.registerTm('after-restart'), 'registration after restart');

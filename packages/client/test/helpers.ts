@@ -10,23 +10,26 @@
  * unreachable database skips the tests that need it, or fails them when CI=true.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { it, type TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from '@dtx/core';
 import { GlobalStatus } from '@dtx/protocol';
 import { TcServer, type TcServerOptions } from '@dtx/server';
+import {
+  boundedWaits,
+  type DtxServerProcess,
+  FAST_RECOVERY_ENV,
+  freePort,
+  spawnDtxServer,
+} from '@dtx/testing';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { DtxClient, type DtxClientOptions } from '../src/index.js';
 
-export { sleep };
+export { freePort, sleep } from '@dtx/testing';
 
 /** Every test binds here; nothing leaves loopback. */
 export const HOST = '127.0.0.1';
@@ -36,34 +39,8 @@ export const WAIT_MS = 10_000;
 // -------------------------------------------------------------------------------------------
 // waiting
 
-/** Polls `condition` until it holds; fails naming `what` after `timeoutMs`. */
-export async function until(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = WAIT_MS,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-/** `promise`, or a failure naming `what` if it has not settled within `timeoutMs`. */
-export async function within<T>(promise: Promise<T>, what: string, timeoutMs = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
-      timeoutMs,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** `until` and `within` of @dtx/testing, bounded by WAIT_MS unless told otherwise (polling every 10 ms). */
+export const { until, within } = boundedWaits(WAIT_MS, 10);
 
 /** The GlobalStatus name of a code, for assertion messages. */
 export function statusText(code: number): string {
@@ -166,104 +143,38 @@ export async function startTc(t: TestContext): Promise<TestTc> {
 // -------------------------------------------------------------------------------------------
 // a `dtx server` child process
 
-const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
-
-/** Short recovery periods and branch timeout for a child TC (DTX_* environment keys). */
-export const FAST_RECOVERY: Record<string, string> = {
-  DTX_SERVER_RECOVERY_COMMITTINGRETRYPERIOD: '100',
-  DTX_SERVER_RECOVERY_ROLLBACKINGRETRYPERIOD: '100',
-  DTX_SERVER_RECOVERY_ASYNCCOMMITTINGRETRYPERIOD: '100',
-  DTX_SERVER_RECOVERY_TIMEOUTRETRYPERIOD: '100',
-  DTX_TRANSPORT_RPCTCREQUESTTIMEOUT: '1000',
-};
-
-/** A free TCP port on HOST (closed again before it is returned). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, HOST, () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
 /** A `dtx server` child process. */
-export interface TcProcess {
-  child: ChildProcess;
-  port: number;
-  address: string;
-  metricsPort: number;
-  /** stdout and stderr so far, for failure messages. */
-  output(): string;
+export interface TcProcess extends DtxServerProcess {
   /** GET on the admin HTTP port: the transaction as JSON, or null once the TC no longer holds it. */
   transaction(xid: string): Promise<{ status: string; branches: Array<Record<string, unknown>> } | null>;
 }
 
 /**
- * Spawns `node packages/cli/dist/main.js server` with the file store in a temp dir and waits for
- * its "listening" line; SIGTERMed (SIGKILLed if it lingers) and removed after the test.
+ * Spawns `node packages/cli/dist/main.js server` with the file store in a temp dir and waits
+ * (up to WAIT_MS) for its "listening" line; SIGTERMed (SIGKILLed if it lingers) and removed
+ * after the test.
  */
 export async function spawnTc(
   t: TestContext,
-  env: Record<string, string> = FAST_RECOVERY,
+  env: Readonly<Record<string, string>> = FAST_RECOVERY_ENV,
 ): Promise<TcProcess> {
-  assert.ok(fs.existsSync(CLI), `${CLI} is missing: run "npx tsc -b" first`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dtx-client-tc-'));
-  const port = await freePort();
-  const metricsPort = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      CLI,
-      'server',
-      '--host',
-      HOST,
-      '--port',
-      String(port),
-      '--metrics-port',
-      String(metricsPort),
-      '--store-dir',
-      path.join(dir, 'sessionStore'),
-      '--log-level',
-      'warn',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
-  );
-  let out = '';
-  child.stdout?.on('data', (d) => {
-    out += d;
-  });
-  child.stderr?.on('data', (d) => {
-    out += d;
-  });
-  const exited = new Promise<number | string>((resolve) => {
-    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1));
-  });
+  let tc: DtxServerProcess | undefined;
   t.after(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(killer);
-    }
+    await tc?.stop(5000);
     fs.rmSync(dir, { recursive: true, force: true });
   });
-  await within(
-    Promise.race([
-      until(() => out.includes('listening'), 'the TC to listen', WAIT_MS),
-      exited.then((code) => assert.fail(`dtx server exited with ${code}: ${out}`)),
-    ]),
-    'dtx server start',
-  );
-  return {
-    child,
-    port,
-    address: `${HOST}:${port}`,
-    metricsPort,
-    output: () => out,
-    async transaction(xid) {
+  tc = await spawnDtxServer({
+    host: HOST,
+    port: await freePort(),
+    metricsPort: await freePort(),
+    args: ['--store-dir', path.join(dir, 'sessionStore')],
+    env,
+    startTimeoutMs: WAIT_MS,
+  });
+  const { metricsPort } = tc;
+  return Object.assign(tc, {
+    async transaction(xid: string) {
       const res = await within(
         fetch(`http://${HOST}:${metricsPort}/transactions/${encodeURIComponent(xid)}`),
         `GET /transactions/${xid}`,
@@ -275,7 +186,7 @@ export async function spawnTc(
       assert.equal(res.status, 200, `GET /transactions/${xid} answered ${res.status}`);
       return (await res.json()) as { status: string; branches: Array<Record<string, unknown>> };
     },
-  };
+  });
 }
 
 // -------------------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ import net from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { ConnectionError } from '@dtx/core';
 import {
@@ -26,6 +25,7 @@ import {
   type SingleMessage,
   TypeCode,
 } from '@dtx/protocol';
+import { boundedWaits, sleep } from '@dtx/testing';
 import {
   Client,
   type ClientListener,
@@ -36,7 +36,7 @@ import {
   type SessionListener,
 } from '../src/index.js';
 
-export { sleep };
+export { freePort, sleep } from '@dtx/testing';
 
 /** Every test binds here; nothing leaves loopback. */
 export const HOST = '127.0.0.1';
@@ -46,30 +46,8 @@ export const WAIT_MS = 4000;
 // -------------------------------------------------------------------------------------------
 // waiting
 
-/** Polls `condition` until it holds; fails naming `what` after `timeoutMs`. */
-export async function until(condition: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-/** `promise`, or a failure naming `what` if it has not settled within `timeoutMs`. */
-export async function within<T>(promise: Promise<T>, what: string, timeoutMs = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
-      timeoutMs,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** `until` and `within` of @dtx/testing, bounded by WAIT_MS unless told otherwise (polling every 5 ms). */
+export const { until, within } = boundedWaits(WAIT_MS, 5);
 
 /**
  * Attaches to `promise` at once, so its rejection is never unhandled, and resolves with the
@@ -330,15 +308,6 @@ export async function rawServer(t: TestContext, onPeer?: (peer: RawPeer) => void
     },
     close,
   };
-}
-
-/** A port nothing listens on (it was free a moment ago). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 // -------------------------------------------------------------------------------------------

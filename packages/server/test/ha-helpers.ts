@@ -5,14 +5,14 @@
  * to another TC when the owner's connection is gone. Not a test file.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { xidAddress } from '@dtx/core';
 import type { SingleMessage } from '@dtx/protocol';
+import { DTX_CLI, type DtxServerProcess, spawnDtxServer } from '@dtx/testing';
 import { createPostgresDialect, type SqlDialect } from '../src/index.js';
-import { HOST, until, WAIT_MS, within } from './helpers.js';
+import { HOST, WAIT_MS, within } from './helpers.js';
 
 const env = process.env;
 /** PostgreSQL from PGHOST, PGPORT, PGUSER, PGPASSWORD (trust auth on loopback by default). */
@@ -80,12 +80,10 @@ export async function dropDatabase(name: string): Promise<void> {
   }
 }
 
-const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
-
 /** Runs the `dtx` CLI to completion; fails with its output unless it exits 0. */
 export async function runCli(args: string[], timeoutMs = WAIT_MS * 2): Promise<string> {
-  assert.ok(fs.existsSync(CLI), `${CLI} is missing: run "npx tsc -b" first`);
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  assert.ok(fs.existsSync(DTX_CLI), `${DTX_CLI} is missing: run "npx tsc -b" first`);
+  const child = spawn(process.execPath, [DTX_CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => {
     out += d;
@@ -105,26 +103,16 @@ export async function runCli(args: string[], timeoutMs = WAIT_MS * 2): Promise<s
   return out;
 }
 
-/** One `dtx server` of the cluster. */
-export interface ClusterTc {
+/** One `dtx server` of the cluster; `address` is the prefix of its XIDs and its distributed_lock value. */
+export interface ClusterTc extends DtxServerProcess {
   /** Its index in the cluster (0, 1, 2). */
   index: number;
-  child: ChildProcess;
-  port: number;
-  metricsPort: number;
-  /** `127.0.0.1:<port>`: the prefix of the XIDs it begins and its distributed_lock value. */
-  address: string;
-  /** stdout and stderr so far, for failure messages. */
-  output(): string;
-  /** The exit code or signal name, once the process is gone. */
-  exited: Promise<number | string>;
-  /** True until the process exits. */
-  readonly alive: boolean;
 }
 
 /**
  * Spawns `dtx server` on the shared database with the YAML `config` and a worker id of its own
- * (TCs sharing a store must not draw the same branch ids), and waits for its "listening" line.
+ * (TCs sharing a store must not draw the same branch ids), and waits (up to 2 × WAIT_MS) for its
+ * "listening" line. The caller kills it (`tc.kill()`: SIGKILL, then waits until it is gone).
  */
 export async function spawnClusterTc(
   index: number,
@@ -133,18 +121,11 @@ export async function spawnClusterTc(
   database: string,
   config: string,
 ): Promise<ClusterTc> {
-  assert.ok(fs.existsSync(CLI), `${CLI} is missing: run "npx tsc -b" first`);
-  const child = spawn(
-    process.execPath,
-    [
-      CLI,
-      'server',
-      '--host',
-      HOST,
-      '--port',
-      String(port),
-      '--metrics-port',
-      String(metricsPort),
+  const tc = await spawnDtxServer({
+    host: HOST,
+    port,
+    metricsPort,
+    args: [
       '--store',
       'db',
       '--db-type',
@@ -155,57 +136,11 @@ export async function spawnClusterTc(
       config,
       '--worker-id',
       String(index + 1),
-      '--log-level',
-      'warn',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let out = '';
-  child.stdout?.on('data', (d) => {
-    out += d;
+    name: `dtx server ${index}`,
+    startTimeoutMs: WAIT_MS * 2,
   });
-  child.stderr?.on('data', (d) => {
-    out += d;
-  });
-  let alive = true;
-  const exited = new Promise<number | string>((resolve) => {
-    child.once('exit', (code, signal) => {
-      alive = false;
-      resolve(code ?? signal ?? -1);
-    });
-  });
-  const tc: ClusterTc = {
-    index,
-    child,
-    port,
-    metricsPort,
-    address: `${HOST}:${port}`,
-    output: () => out,
-    exited,
-    get alive() {
-      return alive;
-    },
-  };
-  try {
-    await within(
-      Promise.race([
-        until(() => out.includes('listening'), `TC ${index} to listen`, WAIT_MS * 2),
-        exited.then((code) => assert.fail(`dtx server ${index} exited with ${code}: ${out}`)),
-      ]),
-      `dtx server ${index} start`,
-      WAIT_MS * 2,
-    );
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw err;
-  }
-  return tc;
-}
-
-/** SIGKILLs a TC (if still running) and waits until it is gone. */
-export async function killClusterTc(tc: ClusterTc): Promise<void> {
-  if (tc.child.exitCode === null && tc.child.signalCode === null) tc.child.kill('SIGKILL');
-  await within(tc.exited, `TC ${tc.index} to exit after SIGKILL`);
+  return Object.assign(tc, { index });
 }
 
 /** A connection that can be found dead: a WirePeer or a FakeRm's. */

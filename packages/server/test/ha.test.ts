@@ -26,7 +26,6 @@ import {
   createDatabase,
   dropDatabase,
   globalStatusOf,
-  killClusterTc,
   NoAnswer,
   pgPool,
   pgUnreachable,
@@ -203,7 +202,7 @@ describe('TC cluster on one PostgreSQL database', () => {
 
   after(async () => {
     for (const p of peers) p.close();
-    await Promise.all(cluster.map((tc) => killClusterTc(tc).catch(() => {})));
+    await Promise.all(cluster.map((tc) => tc.kill().catch(() => {})));
     if (database) await dropDatabase(database);
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -408,7 +407,7 @@ describe('TC cluster on one PostgreSQL database', () => {
       if (x.owner === victim.address && x.answer === null && (x.sent || !touched.has(x.xid)))
         x.inFlightAtKill = true;
     const killedAt = Date.now();
-    await killClusterTc(victim);
+    await victim.kill();
     const survivors = cluster.filter((tc) => tc !== victim);
     t.diagnostic(
       `kill TC ${victim.index} (${victim.address}) after ${txs.length} begins; task locks before: ${before.join(' ')}; ` +

@@ -4,14 +4,10 @@
  * protocol (WirePeer), and bounded waits. Not a test file.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import {
   GlobalStatus,
   ResultCode,
@@ -19,10 +15,17 @@ import {
   type TransactionExceptionCode,
   TypeCode,
 } from '@dtx/protocol';
-import { FakeRm, type FakeRmOptions, WirePeer } from '@dtx/testing';
+import {
+  boundedWaits,
+  type DtxServerProcess,
+  FakeRm,
+  type FakeRmOptions,
+  spawnDtxServer,
+  WirePeer,
+} from '@dtx/testing';
 import { TcServer, type TcServerOptions } from '../src/index.js';
 
-export { sleep };
+export { freePort, sleep } from '@dtx/testing';
 
 /** Every test binds here; nothing leaves loopback. */
 export const HOST = '127.0.0.1';
@@ -38,34 +41,8 @@ const S = GlobalStatus;
 // -------------------------------------------------------------------------------------------
 // waiting
 
-/** Polls `condition` until it holds; fails naming `what` after `timeoutMs`. */
-export async function until(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = WAIT_MS,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-/** `promise`, or a failure naming `what` if it has not settled within `timeoutMs`. */
-export async function within<T>(promise: Promise<T>, what: string, timeoutMs = WAIT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
-      timeoutMs,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** `until` and `within` of @dtx/testing, bounded by WAIT_MS unless told otherwise (polling every 5 ms). */
+export const { until, within } = boundedWaits(WAIT_MS, 5);
 
 /** The GlobalStatus name of a code, for assertion messages. */
 export function statusText(code: number): string {
@@ -236,86 +213,31 @@ export function assertTxFailure(
 // -------------------------------------------------------------------------------------------
 // a real `dtx server` process
 
-const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
-
-/** A free TCP port on HOST (closed again before it is returned). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, HOST, () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-/** A `dtx server` child process. */
-export interface TcProcess {
-  child: ChildProcess;
-  port: number;
-  metricsPort: number;
+/** A `dtx server` child process with the file store in `storeDir`. */
+export interface TcProcess extends DtxServerProcess {
   storeDir: string;
-  /** stdout and stderr so far, for failure messages. */
-  output(): string;
-  /** Resolves with the exit code (or signal name) once the process has exited. */
-  exited: Promise<number | string>;
 }
 
 /**
  * Spawns `node packages/cli/dist/main.js server` on `port` with the file store in `storeDir`
- * and waits for its "listening" line. `env` adds DTX_* settings (recovery periods and such).
+ * and waits (up to 2 × WAIT_MS) for its "listening" line. `env` adds DTX_* settings (recovery
+ * periods and such). The caller kills it (`tc.kill()`: SIGKILL, then waits until it is gone).
  */
 export async function spawnTc(
   port: number,
   metricsPort: number,
   storeDir: string,
-  env: Record<string, string> = {},
+  env: Readonly<Record<string, string>> = {},
 ): Promise<TcProcess> {
-  assert.ok(fs.existsSync(CLI), `${CLI} is missing: run "npx tsc -b" first`);
-  const child = spawn(
-    process.execPath,
-    [
-      CLI,
-      'server',
-      '--host',
-      HOST,
-      '--port',
-      String(port),
-      '--metrics-port',
-      String(metricsPort),
-      '--store-dir',
-      storeDir,
-      '--log-level',
-      'warn',
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
-  );
-  let out = '';
-  child.stdout?.on('data', (d) => {
-    out += d;
+  const tc = await spawnDtxServer({
+    host: HOST,
+    port,
+    metricsPort,
+    args: ['--store-dir', storeDir],
+    env,
+    startTimeoutMs: WAIT_MS * 2,
   });
-  child.stderr?.on('data', (d) => {
-    out += d;
-  });
-  const exited = new Promise<number | string>((resolve) => {
-    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1));
-  });
-  await within(
-    Promise.race([
-      until(() => out.includes('listening'), 'the TC to listen', WAIT_MS * 2),
-      exited.then((code) => assert.fail(`dtx server exited with ${code}: ${out}`)),
-    ]),
-    'dtx server start',
-    WAIT_MS * 2,
-  );
-  return { child, port, metricsPort, storeDir, output: () => out, exited };
-}
-
-/** SIGKILLs a TC process and waits for it to be gone. */
-export async function killTc(tc: TcProcess): Promise<void> {
-  if (tc.child.exitCode === null && tc.child.signalCode === null) tc.child.kill('SIGKILL');
-  await within(tc.exited, 'the killed TC to exit');
+  return Object.assign(tc, { storeDir });
 }
 
 /** GET on the TC's admin HTTP port; returns the parsed JSON body. */

@@ -6,20 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, describe, it } from 'node:test';
-import { ConfigError, TransactionError } from '@dtx/core';
-import { BranchType, GlobalStatus } from '@dtx/protocol';
-import { describeLockManagerConformance, describeStoreConformance } from '@dtx/testing';
-import {
-  applySchema,
-  type BranchSession,
-  createPostgresDialect,
-  type GlobalSession,
-  SqlLockManager,
-  SqlStore,
-  type SqlStoreOptions,
-} from '../src/index.js';
-import { AT_RESOURCE, assertTxFailure, connectRm, startTc, Tm, until } from './helpers.js';
+import { createPostgresDialect } from '../src/index.js';
+import { describeSqlStoreCases } from './sql-store-cases.js';
 
 const env = process.env;
 const HOST = env.PGHOST ?? '127.0.0.1';
@@ -64,119 +52,31 @@ const skip =
   'reason' in found
     ? `PostgreSQL is not reachable at ${HOST}:${PORT}/${DATABASE} (${found.reason}); set PGHOST, PGPORT, PGUSER, PGDATABASE`
     : false;
-if (skip && env.CI === 'true') {
-  it('PostgreSQL is reachable (required when CI=true)', () => assert.fail(skip));
-}
 const USER = 'user' in found ? found.user : 'postgres';
 
-function options(over: Partial<SqlStoreOptions> = {}): Partial<SqlStoreOptions> {
-  return {
-    dialect: 'postgres',
-    host: HOST,
-    port: PORT,
-    user: USER,
-    password: PASSWORD,
-    database: DATABASE,
-    createSchema: true,
-    poolSize: 4,
-    driver: { options: `-c search_path=${SCHEMA}`, application_name: APP },
-    ...over,
-  };
-}
-
-const TABLES = ['global_table', 'branch_table', 'lock_table', 'distributed_lock'];
-
-describe('SqlStore on PostgreSQL', { skip }, () => {
-  const db = admin(USER, SCHEMA);
-  const ready = (async () => {
-    await db.query(`CREATE SCHEMA ${SCHEMA}`);
-    await applySchema(db);
-  })();
-  ready.catch(() => {}); // awaited (and reported) by every case
-  /** Empties the tables and resets the task-lock seed rows. */
-  const clear = async () => {
-    await ready;
-    for (const t of TABLES) await db.query(`DELETE FROM ${t}`);
-    await applySchema(db);
-  };
-  after(async () => {
-    await db.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`).catch(() => {});
-    await db.end();
-  });
-
-  /** Stores made by a test, closed at its end. */
-  const stores = () => {
-    const made: SqlStore[] = [];
-    return {
-      make: (over: Partial<SqlStoreOptions> = {}) => {
-        const s = new SqlStore(options(over));
-        made.push(s);
-        return s;
-      },
-      closeAll: async () => {
-        for (const s of made) await s.close();
-      },
-    };
-  };
-
-  describeStoreConformance('SqlStore (postgres)', async () => {
-    await clear();
-    const { make, closeAll } = stores();
-    return {
-      store: make(),
-      reopen: async () => make(),
-      cleanup: closeAll,
-      sharedLocks: true,
-      keepsBranchExtras: false,
-    };
-  });
-
-  describeLockManagerConformance('SqlLockManager (postgres)', async () => {
-    await clear();
-    const { make, closeAll } = stores();
-    // Two pools: two TCs sharing lock_table.
-    return { a: new SqlLockManager(make()), b: new SqlLockManager(make()), cleanup: closeAll };
-  });
-
-  describe('PostgreSQL specifics', () => {
-    let serial = (1n << 62n) + 5n;
-    const global = (over: Partial<GlobalSession> = {}): GlobalSession => {
-      serial += 10n;
-      return {
-        xid: `10.0.0.7:8091:${serial}`,
-        transactionId: serial,
-        status: GlobalStatus.Begin,
-        applicationId: 'app',
-        transactionServiceGroup: 'default_tx_group',
-        transactionName: 'tx',
-        timeout: 60_000,
-        beginTime: Date.now(),
-        applicationData: null,
-        active: true,
-        branches: [],
-        ...over,
-      };
-    };
-    const branch = (g: GlobalSession, n: bigint): BranchSession => ({
-      branchId: g.transactionId + n,
-      xid: g.xid,
-      transactionId: g.transactionId,
-      resourceGroupId: null,
-      resourceId: 'jdbc:postgresql://pg/orders',
-      branchType: BranchType.TCC,
-      status: 1,
-      clientId: 'app:10.0.0.9:1',
-      applicationData: null,
-      lockKey: null,
-      beginTime: Date.now(),
-    });
-
-    it("creates Seata's tables, columns, indexes and seed rows, idempotently", async () => {
-      await clear();
-      await applySchema(db);
+describeSqlStoreCases(
+  {
+    name: 'postgres',
+    label: 'PostgreSQL',
+    skip,
+    connection: {
+      host: HOST,
+      port: PORT,
+      user: USER,
+      password: PASSWORD,
+      database: DATABASE,
+      driver: { options: `-c search_path=${SCHEMA}`, application_name: APP },
+    },
+    connectTimeout: (ms) => ({ connectionTimeoutMillis: ms }),
+    jdbcUrl: 'jdbc:postgresql://pg',
+    nowMicros: 'now()',
+    renameTable: (from, to) => `ALTER TABLE ${from} RENAME TO ${to}`,
+    count: async (db, table) =>
+      (await db.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0]?.n as number,
+    async checkCatalog(db) {
       const { rows } = await db.query(
         `SELECT table_name, column_name, data_type, character_maximum_length AS len, is_nullable
-           FROM information_schema.columns WHERE table_schema = $1 ORDER BY table_name, ordinal_position`,
+         FROM information_schema.columns WHERE table_schema = $1 ORDER BY table_name, ordinal_position`,
         [SCHEMA],
       );
       const cols = (table: string) =>
@@ -232,7 +132,7 @@ describe('SqlStore on PostgreSQL', { skip }, () => {
       ]);
       const precision = await db.query(
         `SELECT table_name, datetime_precision AS p FROM information_schema.columns
-          WHERE table_schema = $1 AND column_name = 'gmt_create' ORDER BY table_name`,
+        WHERE table_schema = $1 AND column_name = 'gmt_create' ORDER BY table_name`,
         [SCHEMA],
       );
       assert.deepEqual(
@@ -258,301 +158,26 @@ describe('SqlStore on PostgreSQL', { skip }, () => {
           'pk_lock_table',
         ],
       );
-      const seeds = await db.query(
-        'SELECT lock_key, lock_value, expire FROM distributed_lock ORDER BY lock_key',
-      );
-      assert.deepEqual(
-        seeds.rows.map((r) => [r.lock_key, r.lock_value, String(r.expire)]),
-        [
-          ['AsyncCommitting', ' ', '0'],
-          ['RetryCommitting', ' ', '0'],
-          ['RetryRollbacking', ' ', '0'],
-          ['TxTimeoutCheck', ' ', '0'],
-        ],
-      );
-    });
-
-    it('works with custom table names (store.db.*Table)', async () => {
-      await ready;
-      const { make, closeAll } = stores();
-      try {
-        const tables = { globalTable: 'g2', branchTable: 'b2', lockTable: 'l2', distributedLockTable: 'd2' };
-        const s = make(tables);
-        await s.open();
-        const g = global();
-        await s.write({ op: 'globalAdd', global: g }, true);
-        await s.write({ op: 'branchAdd', branch: branch(g, 1n) }, true);
-        assert.equal((await s.findGlobal(g.xid))?.branches.length, 1);
-        assert.equal(await s.acquireTaskLock('RetryCommitting', 'a', 1000), true);
-        const locks = new SqlLockManager(s);
-        assert.equal(await locks.acquire({ ...branch(g, 2n), lockKey: 't:1' }), true);
-        assert.equal((await db.query('SELECT count(*)::int AS n FROM l2')).rows[0]?.n, 1);
-        assert.equal((await db.query('SELECT count(*)::int AS n FROM g2')).rows[0]?.n, 1);
-      } finally {
-        await closeAll();
-      }
-    });
-
-    it('refuses to open without its tables, naming the missing table and its key', async () => {
-      await ready;
-      const { make, closeAll } = stores();
-      try {
-        const s = make({ createSchema: false, branchTable: 'no_such_branch_table' });
-        await assert.rejects(s.open(), (err: unknown) => {
-          assert.ok(err instanceof ConfigError);
-          assert.equal(err.key, 'store.db.branchTable');
-          assert.match(err.message, /no_such_branch_table/);
-          assert.match(err.message, /dtx server schema --db postgres/);
-          return true;
-        });
-      } finally {
-        await closeAll();
-      }
-    });
-
-    it('reports an unreachable server as FailedStore naming the address', async () => {
-      const s = new SqlStore(options({ port: 1, driver: { connectionTimeoutMillis: 2000 } }));
-      try {
-        await assert.rejects(s.open(), (err: unknown) => {
-          assert.ok(err instanceof TransactionError);
-          assert.equal(err.code, 'FailedStore');
-          assert.match(err.message, new RegExp(`${HOST}:1/${DATABASE}`));
-          return true;
-        });
-      } finally {
-        await s.close();
-      }
-    });
-
-    it('fails every operation of a failed batch with FailedStore, then carries on', async () => {
-      await clear();
-      const { make, closeAll } = stores();
-      try {
-        const s = make();
-        await s.open();
-        await db.query('ALTER TABLE branch_table RENAME TO branch_table_away');
-        const g = global();
-        const results = await Promise.allSettled([
-          s.write({ op: 'globalAdd', global: g }, true),
-          s.write({ op: 'branchAdd', branch: branch(g, 1n) }, true),
-        ]);
-        await db.query('ALTER TABLE branch_table_away RENAME TO branch_table');
-        for (const r of results) {
-          assert.equal(r.status, 'rejected');
-          const err = (r as PromiseRejectedResult).reason;
-          assert.ok(err instanceof TransactionError);
-          assert.equal(err.code, 'FailedStore');
-          assert.ok(err.cause, 'the driver error is the cause');
-        }
-        assert.equal(await s.findGlobal(g.xid), null, 'the batch was rolled back as a whole');
-        const g2 = global();
-        await s.write({ op: 'globalAdd', global: g2 }, true);
-        await s.write({ op: 'branchAdd', branch: branch(g2, 1n) }, true);
-        assert.equal((await s.findGlobal(g2.xid))?.branches.length, 1);
-        assert.equal(s.stats.failedBatches, 1);
-      } finally {
-        await closeAll();
-      }
-    });
-
-    it('survives the server dropping its connections', async () => {
-      await clear();
-      const { make, closeAll } = stores();
-      try {
-        const s = make();
-        await s.open();
-        const locks = new SqlLockManager(s);
-        const g = global();
-        await s.write({ op: 'globalAdd', global: g }, true);
+    },
+  },
+  () => {
+    const db = admin(USER, SCHEMA);
+    return {
+      db,
+      async create() {
+        await db.query(`CREATE SCHEMA ${SCHEMA}`);
+      },
+      async dispose() {
+        await db.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`).catch(() => {});
+        await db.end();
+      },
+      async killConnections() {
         const killed = await db.query(
           'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()',
           [APP],
         );
-        assert.ok(killed.rows.length > 0, 'some connections were dropped');
-        // Operations in flight as the connections die may fail; the ones after must not.
-        await Promise.allSettled([
-          s.write({ op: 'globalUpdate', xid: g.xid, status: 2, active: false }, true),
-          s.findGlobal(g.xid),
-        ]);
-        const g2 = global();
-        await s.write({ op: 'globalAdd', global: g2 }, true);
-        assert.equal((await s.findGlobal(g2.xid))?.xid, g2.xid);
-        assert.equal(await locks.acquire({ ...branch(g2, 1n), lockKey: 't:1' }), true);
-      } finally {
-        await closeAll();
-      }
-    });
-
-    it('refuses a value too long for its column alone, without failing its batch', async () => {
-      await clear();
-      const { make, closeAll } = stores();
-      try {
-        const s = make();
-        await s.open();
-        const ok = global({ applicationData: '😀'.repeat(2000) });
-        const tooLong = global({ applicationData: 'x'.repeat(2001) });
-        const [a, b] = await Promise.allSettled([
-          s.write({ op: 'globalAdd', global: ok }, true),
-          s.write({ op: 'globalAdd', global: tooLong }, true),
-        ]);
-        assert.equal(a.status, 'fulfilled');
-        assert.equal(b.status, 'rejected');
-        assert.match(String((b as PromiseRejectedResult).reason), /application_data has 2001 characters/);
-        assert.equal((await s.findGlobal(ok.xid))?.applicationData, '😀'.repeat(2000));
-      } finally {
-        await closeAll();
-      }
-    });
-
-    it('batches across transactions: a pipelined 2-branch transaction costs far fewer than 7 round trips', async (t) => {
-      await clear();
-      const { make, closeAll } = stores();
-      try {
-        const s = make();
-        await s.open();
-        const before = { ...s.stats };
-        const lazy: Array<Promise<void>> = [];
-        const tx = async () => {
-          const g = global();
-          const [b1, b2] = [branch(g, 1n), branch(g, 2n)];
-          await s.write({ op: 'globalAdd', global: g }, true);
-          await s.write({ op: 'branchAdd', branch: b1 }, true);
-          await s.write({ op: 'branchAdd', branch: b2 }, true);
-          await s.write(
-            { op: 'globalUpdate', xid: g.xid, status: GlobalStatus.Committing, active: false },
-            true,
-          );
-          lazy.push(s.write({ op: 'branchRemove', xid: g.xid, branchId: b1.branchId }, false));
-          lazy.push(s.write({ op: 'branchRemove', xid: g.xid, branchId: b2.branchId }, false));
-          lazy.push(s.write({ op: 'globalRemove', xid: g.xid }, false));
-        };
-        const N = 64;
-        await Promise.all(Array.from({ length: N }, tx));
-        await Promise.all(lazy);
-        const trips = s.stats.roundTrips - before.roundTrips;
-        const batches = s.stats.batches - before.batches;
-        t.diagnostic(
-          `${N} transactions, ${N * 7} operations: ${batches} batches, ${trips} round trips (${(trips / N).toFixed(2)} per transaction)`,
-        );
-        assert.ok(trips / N < 3.5, `${(trips / N).toFixed(2)} round trips per transaction`);
-        assert.deepEqual(await s.listGlobals(), []);
-        assert.equal((await db.query('SELECT count(*)::int AS n FROM branch_table')).rows[0]?.n, 0);
-      } finally {
-        await closeAll();
-      }
-    });
-
-    it('commits a batch too large for one statement as one transaction', async () => {
-      await clear();
-      const { make, closeAll } = stores();
-      try {
-        const s = make({ batchSize: 20_000 });
-        await s.open();
-        // 8000 rows of 9 placeholders: more than one statement may carry.
-        const all = Array.from({ length: 8000 }, () => global());
-        await Promise.all(all.map((g) => s.write({ op: 'globalAdd', global: g }, false)));
-        assert.equal(s.stats.batches, 1);
-        assert.equal(s.stats.roundTrips, 10, 'BEGIN, 8 inserts of 1000 rows, COMMIT');
-        assert.equal((await db.query('SELECT count(*)::int AS n FROM global_table')).rows[0]?.n, 8000);
-      } finally {
-        await closeAll();
-      }
-    });
-
-    it('backs a TcServer: AT row locks in lock_table, commit, and a restart that keeps an open transaction', async (t) => {
-      await clear();
-      const rows = async (table: string) =>
-        Number((await db.query(`SELECT count(*) AS n FROM ${table}`)).rows[0]?.n);
-      const tc = async () => {
-        const store = new SqlStore(options());
-        return startTc(t, { store, locks: new SqlLockManager(store) });
-      };
-      const first = await tc();
-      const tm = await Tm.connect(t, first.port);
-      const rm = await connectRm(t, first.port, 'at-app', { resourceIds: [AT_RESOURCE] });
-      const tx1 = await tm.begin();
-      await rm.registerBranchOk(tx1, { branchType: BranchType.AT, lockKey: 'order_tbl:1,2' });
-      assert.equal(await rows('lock_table'), 2);
-      const tx2 = await tm.begin();
-      assertTxFailure(
-        await rm.registerBranch(tx2, { branchType: BranchType.AT, lockKey: 'order_tbl:2' }),
-        'LockKeyConflict',
-      );
-      assert.equal((await tm.commit(tx1)).globalStatus, GlobalStatus.Committed);
-      await tm.waitForStatus(tx1, GlobalStatus.Finished);
-      await until(async () => (await rows('lock_table')) === 0, 'the rows of tx1 released');
-      await rm.registerBranchOk(tx2, { branchType: BranchType.AT, lockKey: 'order_tbl:2' });
-      // A graceful stop flushes the store; the next TC finds tx2 open, with its branch and lock.
-      tm.close();
-      rm.close();
-      await first.server.stop();
-      const second = await tc();
-      const tm2 = await Tm.connect(t, second.port);
-      assert.equal(await tm2.status(tx2), GlobalStatus.Begin);
-      const restored = await second.server.store.findGlobal(tx2);
-      assert.equal(restored?.branches.length, 1);
-      assert.equal(await rows('lock_table'), 1);
-      const rm2 = await connectRm(t, second.port, 'at-app', { resourceIds: [AT_RESOURCE] });
-      assert.equal((await tm2.rollback(tx2)).globalStatus, GlobalStatus.Rollbacked);
-      assert.equal(rm2.rollbacks.length, 1);
-      await until(
-        async () => (await rows('global_table')) === 0 && (await rows('lock_table')) === 0,
-        'tx2 removed with its rows',
-      );
-    });
-
-    it('reads rows written the way a Java Seata TC writes them', async () => {
-      await clear();
-      const { make, closeAll } = stores();
-      try {
-        await db.query(
-          `INSERT INTO global_table (xid, transaction_id, status, application_id, transaction_service_group, transaction_name, timeout, begin_time, application_data, gmt_create, gmt_modified)
-           VALUES ('192.168.1.5:8091:9223372036854775807', 9223372036854775807, 4, 'seata-app', 'my_group', 'java-tx', 60000, 1700000000000, NULL, now(), now())`,
-        );
-        await db.query(
-          `INSERT INTO branch_table (branch_id, xid, transaction_id, resource_group_id, resource_id, branch_type, status, client_id, application_data, gmt_create, gmt_modified)
-           VALUES (9223372036854775806, '192.168.1.5:8091:9223372036854775807', 9223372036854775807, NULL, 'jdbc:postgresql://pg/db', 'SAGA', 2, 'seata-app:192.168.1.9:40000', '{"k":1}', now(), now())`,
-        );
-        const s = make();
-        const [g] = await s.open();
-        assert.equal(g?.transactionId, 9223372036854775807n);
-        assert.equal(g?.status, GlobalStatus.Rollbacking);
-        assert.equal(g?.active, false);
-        assert.equal(g?.branches[0]?.branchId, 9223372036854775806n);
-        assert.equal(g?.branches[0]?.branchType, BranchType.SAGA);
-        assert.ok(
-          Math.abs((g?.branches[0]?.beginTime ?? 0) - Date.now()) < 60_000,
-          'beginTime from gmt_create',
-        );
-      } finally {
-        await closeAll();
-      }
-    });
-
-    it('keeps task-lock owners longer than lock_value apart', async () => {
-      await clear();
-      const { make, closeAll } = stores();
-      try {
-        const a = make();
-        const b = make();
-        await a.open();
-        await b.open();
-        const ownerA = 'fe80::1ff:fe23:4567:890a:8091';
-        const ownerB = 'fe80::1ff:fe23:4567:890b:8091';
-        assert.equal(await a.acquireTaskLock('TxTimeoutCheck', ownerA, 5000), true);
-        assert.equal(await b.acquireTaskLock('TxTimeoutCheck', ownerB, 5000), false);
-        assert.equal(
-          await a.acquireTaskLock('TxTimeoutCheck', ownerA, 5000),
-          true,
-          'renewal by the same long owner',
-        );
-        const { rows } = await db.query(
-          "SELECT lock_value FROM distributed_lock WHERE lock_key = 'TxTimeoutCheck'",
-        );
-        assert.ok(String(rows[0]?.lock_value).length <= 20);
-      } finally {
-        await closeAll();
-      }
-    });
-  });
-});
+        return killed.rows.length;
+      },
+    };
+  },
+);

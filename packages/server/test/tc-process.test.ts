@@ -12,13 +12,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { BranchType, GlobalStatus } from '@dtx/protocol';
-import { type FakeRm, WirePeer } from '@dtx/testing';
+import { FAST_RECOVERY_ENV, type FakeRm, WirePeer } from '@dtx/testing';
 import {
   adminGet,
   connectRm,
   freePort,
   HOST,
-  killTc,
   sleep,
   spawnTc,
   statusText,
@@ -30,14 +29,6 @@ import {
 
 const S = GlobalStatus;
 
-/** Short recovery periods and branch timeout for the child TC (DTX_* environment keys). */
-const FAST_RECOVERY: Record<string, string> = {
-  DTX_SERVER_RECOVERY_COMMITTINGRETRYPERIOD: '100',
-  DTX_SERVER_RECOVERY_ROLLBACKINGRETRYPERIOD: '100',
-  DTX_SERVER_RECOVERY_ASYNCCOMMITTINGRETRYPERIOD: '100',
-  DTX_SERVER_RECOVERY_TIMEOUTRETRYPERIOD: '100',
-  DTX_TRANSPORT_RPCTCREQUESTTIMEOUT: '1000',
-};
 /** Global timeout of every transaction of the load: the bound on how long an undecided one lives. */
 const TX_TIMEOUT_MS = 2000;
 const WORKERS = 6;
@@ -76,12 +67,10 @@ async function spawn(
   port: number,
   metricsPort: number,
   storeDir: string,
-  env: Record<string, string> = FAST_RECOVERY,
+  env: Readonly<Record<string, string>> = FAST_RECOVERY_ENV,
 ): Promise<TcProcess> {
   const tc = await spawnTc(port, metricsPort, storeDir, env);
-  t.after(async () => {
-    if (tc.child.exitCode === null && tc.child.signalCode === null) await killTc(tc);
-  });
+  t.after(() => tc.kill());
   return tc;
 }
 
@@ -186,7 +175,7 @@ describe('dtx server process', () => {
       const txs: Tx[] = [];
       const load = runLoad(tm, [rmA, rmB], txs);
       await sleep(from + Math.random() * (to - from));
-      await killTc(tc);
+      await tc.kill();
       load.stop();
       await within(load.done, 'the load workers to stop after the kill', 15_000);
       assert.ok(txs.length > 0, `round ${round}: no transaction began`);
@@ -224,7 +213,7 @@ describe('dtx server process', () => {
     const port = await freePort();
     const metricsPort = await freePort();
     const tc = await spawn(t, port, metricsPort, storeDir, {
-      ...FAST_RECOVERY,
+      ...FAST_RECOVERY_ENV,
       DTX_TRANSPORT_RPCTCREQUESTTIMEOUT: '5000',
     });
     const tm = await Tm.connect(t, port);

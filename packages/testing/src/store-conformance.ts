@@ -8,9 +8,9 @@
  *     return { store: new FileStore({ dir }), reopen: async () => new FileStore({ dir }), cleanup: ... };
  *   });
  *
- * @dtx/testing sits below @dtx/server in the build, so the store is described here by its shape
- * (the types below mirror TransactionStore, StoreOp and GlobalSession field for field) and the
- * expected state comes from the suite's own model of the operations, not from the server's code.
+ * The store and its sessions are @dtx/server's own types (TransactionStore, StoreOp,
+ * GlobalSession, BranchSession, LockManager); the expected state comes from the suite's own model
+ * of the operations, not from the server's code.
  *
  * The suite keeps `active === (status === Begin)` in everything it writes: Seata's global_table
  * has no `active` column, so SQL stores derive it on load.
@@ -19,68 +19,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep, setImmediate as yieldTurn } from 'node:timers/promises';
 import { BranchStatus, BranchType, GlobalStatus } from '@dtx/protocol';
-
-/** A branch as a store returns it (BranchSession of @dtx/server). */
-export interface ConformanceBranch {
-  branchId: bigint;
-  xid: string;
-  transactionId: bigint;
-  resourceGroupId: string | null;
-  resourceId: string;
-  branchType: BranchType;
-  status: number;
-  clientId: string;
-  applicationData: string | null;
-  lockKey: string | null;
-  beginTime: number;
-}
-
-/** A global session as a store returns it (GlobalSession of @dtx/server). */
-export interface ConformanceGlobal {
-  xid: string;
-  transactionId: bigint;
-  status: number;
-  applicationId: string | null;
-  transactionServiceGroup: string | null;
-  transactionName: string | null;
-  timeout: number;
-  beginTime: number;
-  applicationData: string | null;
-  active: boolean;
-  branches: ConformanceBranch[];
-}
-
-/** A store operation (StoreOp of @dtx/server). */
-export type ConformanceOp =
-  | { op: 'globalAdd'; global: ConformanceGlobal }
-  | { op: 'globalUpdate'; xid: string; status: number; active: boolean }
-  | { op: 'globalRemove'; xid: string }
-  | { op: 'branchAdd'; branch: ConformanceBranch }
-  | { op: 'branchUpdate'; xid: string; branchId: bigint; status: number; applicationData: string | null }
-  | { op: 'branchRemove'; xid: string; branchId: bigint };
-
-/** The store under test (TransactionStore of @dtx/server). */
-export interface ConformanceStore {
-  readonly kind: string;
-  readonly shared: boolean;
-  open(): Promise<ConformanceGlobal[]>;
-  write(op: ConformanceOp, durable: boolean): Promise<void>;
-  findGlobal(xid: string): Promise<ConformanceGlobal | null>;
-  listGlobals(query?: {
-    statuses?: number[];
-    beganBefore?: number;
-    limit?: number;
-  }): Promise<ConformanceGlobal[]>;
-  acquireTaskLock(name: string, owner: string, ttlMs: number): Promise<boolean>;
-  close(): Promise<void>;
-}
+import type { BranchSession, GlobalSession, LockManager, StoreOp, TransactionStore } from '@dtx/server';
 
 /** What the factory hands each case: an empty store, not yet opened. */
 export interface StoreFixture {
   /** A new store over empty storage; the suite calls open(). */
-  store: ConformanceStore;
+  store: TransactionStore;
   /** A new instance over the same storage, not yet opened (a restart, or another TC). */
-  reopen: () => Promise<ConformanceStore>;
+  reopen: () => Promise<TransactionStore>;
   /** Closes every instance still open and removes the storage. Called once per case. */
   cleanup: () => Promise<void>;
   /**
@@ -114,7 +60,7 @@ class Ids {
   }
 }
 
-function newGlobal(ids: Ids, over: Partial<ConformanceGlobal> = {}): ConformanceGlobal {
+function newGlobal(ids: Ids, over: Partial<GlobalSession> = {}): GlobalSession {
   const transactionId = over.transactionId ?? ids.id();
   const status = over.status ?? S.Begin;
   return {
@@ -133,7 +79,7 @@ function newGlobal(ids: Ids, over: Partial<ConformanceGlobal> = {}): Conformance
   };
 }
 
-function newBranch(ids: Ids, g: ConformanceGlobal, over: Partial<ConformanceBranch> = {}): ConformanceBranch {
+function newBranch(ids: Ids, g: GlobalSession, over: Partial<BranchSession> = {}): BranchSession {
   return {
     branchId: ids.id(),
     xid: g.xid,
@@ -151,7 +97,7 @@ function newBranch(ids: Ids, g: ConformanceGlobal, over: Partial<ConformanceBran
 }
 
 /** The suite's own model of what a store holds after a sequence of operations. */
-function applyModel(model: Map<string, ConformanceGlobal>, op: ConformanceOp): void {
+function applyModel(model: Map<string, GlobalSession>, op: StoreOp): void {
   switch (op.op) {
     case 'globalAdd':
       model.set(op.global.xid, structuredClone(op.global));
@@ -184,11 +130,7 @@ function applyModel(model: Map<string, ConformanceGlobal>, op: ConformanceOp): v
 }
 
 /** A session as compared: the fields a store of this kind keeps. */
-function canonical(
-  g: ConformanceGlobal,
-  expected: ConformanceGlobal | undefined,
-  fx: StoreFixture,
-): ConformanceGlobal {
+function canonical(g: GlobalSession, expected: GlobalSession | undefined, fx: StoreFixture): GlobalSession {
   const keepsExtras = fx.keepsBranchExtras ?? true;
   return {
     ...g,
@@ -200,15 +142,15 @@ function canonical(
         Number.isSafeInteger(b.beginTime),
         `branch ${b.branchId} beginTime ${b.beginTime} is not a time`,
       );
-      return { ...b, lockKey: null, beginTime: near ? (want as ConformanceBranch).beginTime : b.beginTime };
+      return { ...b, lockKey: null, beginTime: near ? (want as BranchSession).beginTime : b.beginTime };
     }),
   };
 }
 
 /** Asserts that `actual` holds exactly the sessions of `expected`, whatever their order. */
 function assertSessions(
-  actual: ConformanceGlobal[],
-  expected: Iterable<ConformanceGlobal>,
+  actual: GlobalSession[],
+  expected: Iterable<GlobalSession>,
   fx: StoreFixture,
   what: string,
 ): void {
@@ -223,15 +165,15 @@ function assertSessions(
     `${what}: sessions differ`,
   );
   for (const [xid, g] of got) {
-    const w = want.get(xid) as ConformanceGlobal;
+    const w = want.get(xid) as GlobalSession;
     assert.deepStrictEqual(canonical(g, w, fx), canonical(w, w, fx), `${what}: session ${xid}`);
   }
 }
 
 /** One session, compared like assertSessions. */
 function assertSession(
-  actual: ConformanceGlobal | null,
-  expected: ConformanceGlobal,
+  actual: GlobalSession | null,
+  expected: GlobalSession,
   fx: StoreFixture,
   what: string,
 ): void {
@@ -242,8 +184,8 @@ function assertSession(
 /** Closes `store` and opens a new instance over the same storage; returns it and what it loaded. */
 async function restart(
   fx: StoreFixture,
-  store: ConformanceStore,
-): Promise<{ store: ConformanceStore; sessions: ConformanceGlobal[] }> {
+  store: TransactionStore,
+): Promise<{ store: TransactionStore; sessions: GlobalSession[] }> {
   await store.close();
   const next = await fx.reopen();
   return { store: next, sessions: await next.open() };
@@ -265,7 +207,7 @@ function prng(seed: number): () => number {
 export function describeStoreConformance(name: string, factory: () => Promise<StoreFixture>): void {
   /** Runs `body` with a fresh fixture and always cleans up. */
   const withStore =
-    (body: (fx: StoreFixture, store: ConformanceStore, ids: Ids) => Promise<void>) => async () => {
+    (body: (fx: StoreFixture, store: TransactionStore, ids: Ids) => Promise<void>) => async () => {
       const fx = await factory();
       try {
         await body(fx, fx.store, new Ids());
@@ -420,7 +362,7 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
         await store.open();
         const g1 = newGlobal(ids);
         const g2 = newGlobal(ids, { transactionName: '$Saga_order' });
-        const [a, b] = [newBranch(ids, g1), newBranch(ids, g1)] as [ConformanceBranch, ConformanceBranch];
+        const [a, b] = [newBranch(ids, g1), newBranch(ids, g1)] as [BranchSession, BranchSession];
         const c = newBranch(ids, g2, { branchType: BranchType.SAGA });
         await store.write({ op: 'globalAdd', global: g1 }, true);
         await store.write({ op: 'globalAdd', global: g2 }, true);
@@ -439,9 +381,9 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
       'applies non-durable writes in call order, and close() flushes them',
       withStore(async (fx, store, ids) => {
         await store.open();
-        const model = new Map<string, ConformanceGlobal>();
+        const model = new Map<string, GlobalSession>();
         const settled: Array<Promise<void>> = [];
-        const write = (op: ConformanceOp) => {
+        const write = (op: StoreOp) => {
           applyModel(model, op);
           settled.push(store.write(op, false));
         };
@@ -450,12 +392,12 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
         const [b1, b2, b3] = [newBranch(ids, g), newBranch(ids, g), newBranch(ids, g)];
         write({ op: 'globalAdd', global: g });
         write({ op: 'globalAdd', global: gone });
-        for (const b of [b1, b2, b3] as ConformanceBranch[]) write({ op: 'branchAdd', branch: b });
+        for (const b of [b1, b2, b3] as BranchSession[]) write({ op: 'branchAdd', branch: b });
         write({ op: 'branchAdd', branch: newBranch(ids, gone) });
         write({
           op: 'branchUpdate',
           xid: g.xid,
-          branchId: (b1 as ConformanceBranch).branchId,
+          branchId: (b1 as BranchSession).branchId,
           status: B.PhaseOne_Done,
           applicationData: 'first',
         });
@@ -463,11 +405,11 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
         write({
           op: 'branchUpdate',
           xid: g.xid,
-          branchId: (b1 as ConformanceBranch).branchId,
+          branchId: (b1 as BranchSession).branchId,
           status: B.PhaseTwo_CommitFailed_Retryable,
           applicationData: 'second',
         });
-        write({ op: 'branchRemove', xid: g.xid, branchId: (b2 as ConformanceBranch).branchId });
+        write({ op: 'branchRemove', xid: g.xid, branchId: (b2 as BranchSession).branchId });
         write({ op: 'globalUpdate', xid: g.xid, status: S.CommitRetrying, active: false });
         write({ op: 'globalRemove', xid: gone.xid });
         const closed = store.close();
@@ -484,7 +426,7 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
       withStore(async (fx, store, ids) => {
         await store.open();
         const random = prng(0x5eed);
-        const model = new Map<string, ConformanceGlobal>();
+        const model = new Map<string, GlobalSession>();
         const lazy: Array<Promise<void>> = [];
         const run = async (i: number) => {
           const pick = random();
@@ -495,7 +437,7 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
           });
           const b2 = newBranch(ids, g, { branchType: BranchType.TCC, applicationData: `{"i":${i}}` });
           // The coordinator's sequences: durable writes awaited in turn, the rest fired and forgotten.
-          const step = async (op: ConformanceOp, durable: boolean) => {
+          const step = async (op: StoreOp, durable: boolean) => {
             applyModel(model, op);
             const p = store.write(op, durable);
             if (durable) await p;
@@ -565,9 +507,9 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
         });
         for (const g of all) {
           await store.write({ op: 'globalAdd', global: { ...g, branches: [] } }, true);
-          await store.write({ op: 'branchAdd', branch: g.branches[0] as ConformanceBranch }, true);
+          await store.write({ op: 'branchAdd', branch: g.branches[0] as BranchSession }, true);
         }
-        const times = (list: ConformanceGlobal[]) => list.map((g) => g.beginTime - 1_700_000_000_000);
+        const times = (list: GlobalSession[]) => list.map((g) => g.beginTime - 1_700_000_000_000);
         assert.deepEqual(times(await store.listGlobals()), [1000, 2000, 3000, 4000, 5000, 6000]);
         assert.deepEqual(
           times(await store.listGlobals({ statuses: [S.Begin, S.Committing] })),
@@ -717,11 +659,11 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
       'keeps every durable-acknowledged write when the process dies without close()',
       withStore(async (fx, store, ids) => {
         await store.open();
-        const model = new Map<string, ConformanceGlobal>();
+        const model = new Map<string, GlobalSession>();
         const acked: Array<Promise<void>> = [];
         for (let i = 0; i < 50; i++) {
           const g = newGlobal(ids, { beginTime: 1_700_000_000_000 + i });
-          const ops: ConformanceOp[] = [
+          const ops: StoreOp[] = [
             { op: 'globalAdd', global: g },
             { op: 'branchAdd', branch: newBranch(ids, g) },
           ];
@@ -741,18 +683,10 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
   });
 }
 
-/** A row-lock manager (LockManager of @dtx/server). */
-export interface ConformanceLockManager {
-  acquire(branch: ConformanceBranch): Promise<boolean>;
-  release(branch: ConformanceBranch): Promise<void>;
-  releaseGlobal(global: ConformanceGlobal): Promise<void>;
-  isLockable(xid: string | null, resourceId: string, lockKey: string): Promise<boolean>;
-}
-
 /** Two lock managers over the same lock storage (two TCs; the same instance twice for memory locks). */
 export interface LockFixture {
-  a: ConformanceLockManager;
-  b: ConformanceLockManager;
+  a: LockManager;
+  b: LockManager;
   /** Releases the managers' resources and empties the lock storage. */
   cleanup: () => Promise<void>;
 }
@@ -772,7 +706,7 @@ export function describeLockManagerConformance(name: string, factory: () => Prom
     }
   };
   const RES = 'jdbc:mysql://db:3306/orders';
-  const branchOf = (ids: Ids, g: ConformanceGlobal, lockKey: string | null) => {
+  const branchOf = (ids: Ids, g: GlobalSession, lockKey: string | null) => {
     const b = newBranch(ids, g, { lockKey, resourceId: RES });
     g.branches.push(b);
     return b;
