@@ -586,7 +586,7 @@ export class Coordinator {
       this.busy.delete(g.xid);
     }
     await this.doGlobalCommit(g, false);
-    return ok(TypeCode.GLOBAL_COMMIT_RESULT, { globalStatus: this.visibleStatus(g) });
+    return ok(TypeCode.GLOBAL_COMMIT_RESULT, { globalStatus: g.status });
   }
 
   /** TM rollback (DefaultCore.rollback). */
@@ -603,12 +603,7 @@ export class Coordinator {
       this.busy.delete(g.xid);
     }
     await this.doGlobalRollback(g, false);
-    return ok(TypeCode.GLOBAL_ROLLBACK_RESULT, { globalStatus: this.visibleStatus(g) });
-  }
-
-  /** After phase two: an ended session that was removed reports its end status. */
-  private visibleStatus(g: GlobalSession): number {
-    return g.status;
+    return ok(TypeCode.GLOBAL_ROLLBACK_RESULT, { globalStatus: g.status });
   }
 
   /** Saga's GlobalReport: the TM tells the TC how the saga ended (SagaCore.doGlobalReport). */
