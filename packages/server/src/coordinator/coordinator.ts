@@ -383,7 +383,6 @@ export class Coordinator {
       branches: [],
     };
     if (this.cached) this.sessions.set(xid, g);
-    begunHere.add(g);
     this.openPerClient.set(ctx.clientId, open + 1);
     // A transaction ended by another TC (shared stores) is never seen ending here: it stops
     // counting once well past its timeout, when the TC cluster has timed it out anyway.
@@ -399,18 +398,21 @@ export class Coordinator {
     return ok(TypeCode.GLOBAL_BEGIN_RESULT, { xid, extraData: null });
   }
 
-  /** The session for an XID: from memory (file store), or read afresh from a shared store. */
-  private async find(xid: string | null): Promise<GlobalSession | null> {
+  /**
+   * The session for an XID: from memory (file store), or read afresh from a shared store
+   * (`withBranches: false` when only its status matters).
+   */
+  private async find(xid: string | null, withBranches = true): Promise<GlobalSession | null> {
     if (!xid) return null;
     if (this.cached) return this.sessions.get(xid) ?? null;
-    return this.store.findGlobal(xid, { waitForWrites: false });
+    return this.store.findGlobal(xid, { waitForWrites: false, withBranches });
   }
 
   private async branchRegister(
     ctx: RpcContext,
     msg: Extract<SingleMessage, { typeCode: 11 }>,
   ): Promise<SingleMessage> {
-    const g = await this.find(msg.xid);
+    const g = await this.find(msg.xid, false); // registration checks the status only
     if (!g)
       throw txError(
         'GlobalTransactionNotExist',
@@ -483,7 +485,7 @@ export class Coordinator {
     // status before it reads the branches for the last time (lateBranches), so reading the
     // status back after storing the branch means one of the two sees the other.
     if (!this.cached) {
-      const now = await this.store.findGlobal(g.xid, { waitForWrites: false });
+      const now = await this.store.findGlobal(g.xid, { waitForWrites: false, withBranches: false });
       if (!now || now.status !== S.Begin) {
         await this.store.write({ op: 'branchRemove', xid: g.xid, branchId: branch.branchId }, true);
         if (takesLocks) await this.locks.release(branch);
@@ -534,7 +536,7 @@ export class Coordinator {
   }
 
   private async status(xid: string | null): Promise<SingleMessage> {
-    const g = await this.find(xid);
+    const g = await this.find(xid, false);
     return ok(TypeCode.GLOBAL_STATUS_RESULT, { globalStatus: g ? g.status : S.Finished });
   }
 
@@ -636,6 +638,7 @@ export class Coordinator {
   async doGlobalCommit(g: GlobalSession, _retrying: boolean): Promise<boolean> {
     if (this.busy.has(g.xid) || this.stopped) return false;
     this.busy.add(g.xid);
+    this.noteLocks(g);
     try {
       if (isSaga(g)) return await this.sagaPhaseTwo(g, true);
       let failedForGood = false;
@@ -684,6 +687,7 @@ export class Coordinator {
   async doGlobalRollback(g: GlobalSession, retrying: boolean): Promise<boolean> {
     if (this.busy.has(g.xid) || this.stopped) return false;
     this.busy.add(g.xid);
+    this.noteLocks(g);
     const timeout = g.status === S.TimeoutRollbacking || g.status === S.TimeoutRollbackRetrying;
     try {
       if (isSaga(g)) return await this.sagaPhaseTwo(g, false);
@@ -883,13 +887,17 @@ export class Coordinator {
   }
 
   /**
-   * True when `g` may hold AT row locks: it acquired some here, or it came from a store (after a
-   * restart, or from another TC) with an AT branch or an unknown history.
+   * True when `g` holds AT row locks: it took some here, or it has (or had, when its phase two
+   * began) an AT branch (a shared store does not keep lockKeys: branch_table has no such
+   * column, so every AT branch counts). A TCC-only transaction never touches the lock store.
    */
   private holdsLocks(g: GlobalSession): boolean {
-    if (lockHolders.has(g)) return true;
-    if (begunHere.has(g)) return false;
-    return g.branches.length === 0 || g.branches.some((b) => b.branchType === BranchType.AT);
+    return lockHolders.has(g) || g.branches.some((b) => b.branchType === BranchType.AT);
+  }
+
+  /** Remembers, before phase two removes branches one by one, whether `g` has row locks to release. */
+  private noteLocks(g: GlobalSession): void {
+    if (g.branches.some((b) => b.branchType === BranchType.AT)) lockHolders.add(g);
   }
 
   private forget(g: GlobalSession): void {
@@ -1015,8 +1023,7 @@ export class Coordinator {
 
 /** Sessions that took AT row locks in this process. */
 const lockHolders = new WeakSet<GlobalSession>();
-/** Sessions begun in this process: their lock history is known. */
-const begunHere = new WeakSet<GlobalSession>();
+
 
 /** GlobalStatus name of a code. */
 export function statusName(code: number): string {

@@ -14,6 +14,14 @@ export type StoreOp =
   | { op: 'branchUpdate'; xid: string; branchId: bigint; status: number; applicationData: string | null }
   | { op: 'branchRemove'; xid: string; branchId: bigint };
 
+/** Options of TransactionStore.findGlobal. */
+export interface FindOptions {
+  /** @default true */
+  waitForWrites?: boolean;
+  /** @default true */
+  withBranches?: boolean;
+}
+
 /** Filter for listing stored sessions (recovery loops, the CLI). */
 export interface SessionQuery {
   /** Only these statuses. */
@@ -45,8 +53,9 @@ export interface TransactionStore {
    * One session with its branches, or null. By default the read waits for the writes queued
    * before it; `waitForWrites: false` reads what is committed now (the coordinator's own durable
    * writes were acknowledged before it reads again, and its lazy ones never change a decision).
+   * `withBranches: false` may leave `branches` empty (one query fewer for a status check).
    */
-  findGlobal(xid: string, options?: { waitForWrites?: boolean }): Promise<GlobalSession | null>;
+  findGlobal(xid: string, options?: FindOptions): Promise<GlobalSession | null>;
   /** Sessions matching the query, oldest first, with their branches. */
   listGlobals(query?: SessionQuery): Promise<GlobalSession[]>;
   /**

@@ -39,7 +39,7 @@ import {
 } from '@dtx/core';
 import { BranchType, GlobalStatus } from '@dtx/protocol';
 import type { BranchSession, GlobalSession } from '../../session/global-session.js';
-import type { SessionQuery, StoreOp, TransactionStore } from '../transaction-store.js';
+import type { FindOptions, SessionQuery, StoreOp, TransactionStore } from '../transaction-store.js';
 import { type BatchPlan, BatchPlanner, type Change, toChange } from './batch-plan.js';
 import { createMysqlDialect } from './mysql-dialect.js';
 import { createPostgresDialect } from './postgres-dialect.js';
@@ -636,12 +636,25 @@ export class SqlStore implements TransactionStore {
     }
   }
 
-  async findGlobal(xid: string, options: { waitForWrites?: boolean } = {}): Promise<GlobalSession | null> {
+  async findGlobal(xid: string, options: FindOptions = {}): Promise<GlobalSession | null> {
     if (options.waitForWrites !== false) await this.drained();
-    const p = new Params(this.db);
-    const globals = await this.selectGlobals(` WHERE xid = ${p.add(xid)}`, p.values, null);
-    await this.attachBranches(globals, [xid]);
-    return globals[0] ?? null;
+    if (options.withBranches === false) {
+      const p = new Params(this.db);
+      return (await this.selectGlobals(` WHERE xid = ${p.add(xid)}`, p.values, null))[0] ?? null;
+    }
+    // The global row and its branch rows come from two pooled connections at once: one round
+    // trip of latency instead of two, on the path of every request with a shared store.
+    const pg = new Params(this.db);
+    const pb = new Params(this.db);
+    const columns = `${BRANCH_COLUMNS.join(', ')}, ${this.db.epochMs('gmt_create')} AS created_ms`;
+    const [globals, branches] = await Promise.all([
+      this.selectGlobals(` WHERE xid = ${pg.add(xid)}`, pg.values, null),
+      this.db.query(`SELECT ${columns} FROM ${this.t.branchTable} WHERE xid = ${pb.add(xid)} ORDER BY gmt_create, branch_id`, pb.values),
+    ]);
+    const g = globals[0];
+    if (!g) return null;
+    for (const r of branches.rows) g.branches.push(toBranch(r, g.beginTime));
+    return g;
   }
 
   async listGlobals(query: SessionQuery = {}): Promise<GlobalSession[]> {
