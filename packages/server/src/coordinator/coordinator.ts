@@ -741,14 +741,17 @@ export class Coordinator {
    */
   private async lateBranches(g: GlobalSession): Promise<boolean> {
     if (this.cached) return false;
-    // Waits for this TC's own queued branch removals, so only branches not driven here remain.
-    const fresh = await this.store.findGlobal(g.xid);
-    if (!fresh || fresh.branches.length === 0) return false;
+    // Branches this run finished may still be queued for removal: they are not late, so the read
+    // need not wait for this TC's writes to drain.
+    const done = removedHere.get(g);
+    const fresh = await this.store.findGlobal(g.xid, { waitForWrites: false });
+    const late = fresh?.branches.filter((b) => !done?.has(b.branchId)) ?? [];
+    if (late.length === 0) return false;
     this.logger.warn(
-      { xid: g.xid, branches: fresh.branches.map((b) => b.branchId.toString()) },
+      { xid: g.xid, branches: late.map((b) => b.branchId.toString()) },
       'branches registered while the transaction was being decided; driving them too',
     );
-    g.branches = fresh.branches;
+    g.branches = late;
     return true;
   }
 
@@ -848,6 +851,7 @@ export class Coordinator {
 
   private async removeBranch(g: GlobalSession, b: BranchSession): Promise<void> {
     g.branches = g.branches.filter((x) => x !== b);
+    getOrCreate(removedHere, g, () => new Set<bigint>()).add(b.branchId);
     if (b.branchType === BranchType.AT && b.lockKey) await this.locks.release(b);
     // Not awaited for durability: replaying a branch that already finished only repeats an idempotent phase two.
     void this.store.write({ op: 'branchRemove', xid: g.xid, branchId: b.branchId }, false).catch((err) => {
@@ -1021,9 +1025,10 @@ export class Coordinator {
   }
 }
 
+/** Branch ids each session's phase two removed in this process (their removal may still be queued). */
+const removedHere = new WeakMap<GlobalSession, Set<bigint>>();
 /** Sessions that took AT row locks in this process. */
 const lockHolders = new WeakSet<GlobalSession>();
-
 
 /** GlobalStatus name of a code. */
 export function statusName(code: number): string {

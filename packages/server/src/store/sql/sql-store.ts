@@ -649,7 +649,10 @@ export class SqlStore implements TransactionStore {
     const columns = `${BRANCH_COLUMNS.join(', ')}, ${this.db.epochMs('gmt_create')} AS created_ms`;
     const [globals, branches] = await Promise.all([
       this.selectGlobals(` WHERE xid = ${pg.add(xid)}`, pg.values, null),
-      this.db.query(`SELECT ${columns} FROM ${this.t.branchTable} WHERE xid = ${pb.add(xid)} ORDER BY gmt_create, branch_id`, pb.values),
+      this.db.query(
+        `SELECT ${columns} FROM ${this.t.branchTable} WHERE xid = ${pb.add(xid)} ORDER BY gmt_create, branch_id`,
+        pb.values,
+      ),
     ]);
     const g = globals[0];
     if (!g) return null;
