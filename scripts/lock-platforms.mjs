@@ -26,6 +26,9 @@ for (const name of Object.keys(biome?.optionalDependencies ?? {})) {
   added++;
 }
 const { '': root, ...rest } = lock.packages;
-lock.packages = { '': root, ...Object.fromEntries(Object.entries(rest).sort(([a], [b]) => (a < b ? -1 : 1))) };
+lock.packages = {
+  '': root,
+  ...Object.fromEntries(Object.entries(rest).sort(([a], [b]) => (a < b ? -1 : 1))),
+};
 writeFileSync(file, `${JSON.stringify(lock, null, 2)}\n`);
 console.log(`lock-platforms: ${added} entr${added === 1 ? 'y' : 'ies'} added`);
