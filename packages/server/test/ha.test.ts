@@ -35,7 +35,7 @@ import {
   runCli,
   spawnClusterTc,
 } from './ha-helpers.js';
-import { freePort, HOST, sleep, statusText, within } from './helpers.js';
+import { COMMIT_DECIDED, freePort, HOST, ROLLBACK_DECIDED, sleep, statusText, within } from './helpers.js';
 
 const S = GlobalStatus;
 
@@ -77,15 +77,6 @@ const APPS = [
 /** The four task rows Seata's schema seeds in distributed_lock. */
 const TASKS = ['AsyncCommitting', 'RetryCommitting', 'RetryRollbacking', 'TxTimeoutCheck'];
 
-const COMMIT_DECIDED: number[] = [S.Committed, S.CommitRetrying, S.Committing, S.AsyncCommitting];
-const ROLLBACK_DECIDED: number[] = [
-  S.Rollbacked,
-  S.RollbackRetrying,
-  S.Rollbacking,
-  S.TimeoutRollbacking,
-  S.TimeoutRollbackRetrying,
-  S.TimeoutRollbacked,
-];
 /** What GlobalStatus may answer once a transaction is over (successful ends leave the store). */
 const FINAL: number[] = [S.Finished, S.Committed, S.Rollbacked, S.TimeoutRollbacked];
 /** Statuses with work left to do; none may remain in global_table. */

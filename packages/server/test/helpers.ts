@@ -246,3 +246,15 @@ export async function adminGet(metricsPort: number, route: string): Promise<unkn
   assert.equal(res.status, 200, `GET ${route} answered ${res.status}`);
   return res.json();
 }
+
+/** GlobalStatus answers to a commit that mean the commit was decided (possibly still running). */
+export const COMMIT_DECIDED: number[] = [S.Committed, S.CommitRetrying, S.Committing, S.AsyncCommitting];
+/** GlobalStatus answers that mean a rollback was decided (by the TM or the timeout check). */
+export const ROLLBACK_DECIDED: number[] = [
+  S.Rollbacked,
+  S.RollbackRetrying,
+  S.Rollbacking,
+  S.TimeoutRollbacking,
+  S.TimeoutRollbackRetrying,
+  S.TimeoutRollbacked,
+];

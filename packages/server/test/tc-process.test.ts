@@ -15,9 +15,11 @@ import { BranchType, GlobalStatus } from '@dtx/protocol';
 import { FAST_RECOVERY_ENV, type FakeRm, WirePeer } from '@dtx/testing';
 import {
   adminGet,
+  COMMIT_DECIDED,
   connectRm,
   freePort,
   HOST,
+  ROLLBACK_DECIDED,
   sleep,
   spawnTc,
   statusText,
@@ -32,16 +34,6 @@ const S = GlobalStatus;
 /** Global timeout of every transaction of the load: the bound on how long an undecided one lives. */
 const TX_TIMEOUT_MS = 2000;
 const WORKERS = 6;
-
-const COMMIT_DECIDED: number[] = [S.Committed, S.CommitRetrying, S.Committing, S.AsyncCommitting];
-const ROLLBACK_DECIDED: number[] = [
-  S.Rollbacked,
-  S.RollbackRetrying,
-  S.Rollbacking,
-  S.TimeoutRollbacking,
-  S.TimeoutRollbackRetrying,
-  S.TimeoutRollbacked,
-];
 
 /** One transaction of the load, as far as its TM and RMs were told. */
 interface Tx {
