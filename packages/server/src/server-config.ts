@@ -13,6 +13,8 @@ export const DTX_SERVER_KEYS = [
   'server.workerId',
   'server.maxConnections',
   'server.maxOpenTransactionsPerClient',
+  'server.maxInflightRequestsPerSession',
+  'server.handlerConcurrencyPerSession',
   'server.auth.accessKey',
   'server.auth.secretKey',
   'store.file.sync',
@@ -88,6 +90,8 @@ export function tcServerOptionsFromConfig(config: ConfigSource): {
       maxOpenTransactionsPerClient: int(
         config,
         'server.maxOpenTransactionsPerClient',
+  'server.maxInflightRequestsPerSession',
+  'server.handlerConcurrencyPerSession',
         1,
         2 ** 31 - 1,
         100000,
@@ -111,6 +115,10 @@ export function tcServerOptionsFromConfig(config: ConfigSource): {
     },
     remoting: {
       maxConnections: int(config, 'server.maxConnections', 1, 10_000_000, 10000),
+      // Requests a session may have queued for a handler before the TC stops reading it: TCP
+      // back-pressure on that client alone, so a flooding peer cannot grow the TC's memory.
+      handlerQueueHighWaterMark: int(config, 'server.maxInflightRequestsPerSession', 1, 10_000_000, 4096),
+      handlerConcurrency: int(config, 'server.handlerConcurrencyPerSession', 1, 1_000_000, 256),
       batchResponses: config.getBoolean('transport.enableTcServerBatchSendResponse', false),
       heartbeat: config.getBoolean('transport.heartbeat', true),
     },
