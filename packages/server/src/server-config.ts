@@ -90,8 +90,6 @@ export function tcServerOptionsFromConfig(config: ConfigSource): {
       maxOpenTransactionsPerClient: int(
         config,
         'server.maxOpenTransactionsPerClient',
-  'server.maxInflightRequestsPerSession',
-  'server.handlerConcurrencyPerSession',
         1,
         2 ** 31 - 1,
         100000,
