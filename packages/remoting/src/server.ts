@@ -126,7 +126,10 @@ export class Server {
     if (this.sessionSet.size >= this.options.maxConnections) {
       this.refusedConnections++;
       this.options.logger.warn(
-        { err: new LimitError('server.maxConnections', this.options.maxConnections), remote: socket.remoteAddress },
+        {
+          err: new LimitError('server.maxConnections', this.options.maxConnections),
+          remote: socket.remoteAddress,
+        },
         'connection refused: too many sessions',
       );
       socket.destroy();
