@@ -4,6 +4,9 @@
  * 64 and 256, and 1/4/8 branches at 64. Stores: file (durable before replying), PostgreSQL and
  * MariaDB (each in a database of its own, created here with `dtx server schema --apply`; set
  * BENCH_DB=0 to skip them). Prints tx/s, p50/p99 and the TC's peak RSS.
+ *
+ * For a quicker look at one figure: BENCH_STORES=file,postgres,mysql picks stores and
+ * BENCH_CASES=64x2,16x2 picks rows (concurrency x branches).
  */
 import { execFileSync } from 'node:child_process';
 import { runLoad } from '@dtx/testing';
@@ -11,14 +14,15 @@ import { fmt, row } from './stats.ts';
 import { startTc } from './tc-process.ts';
 
 const DURATION_MS = Number(process.env.BENCH_MS ?? 3000);
-
-async function runStore(label: string, flags: string[]): Promise<void> {
-  console.log(`\n## TC, ${label} store (${DURATION_MS} ms per row, load generator in a second process)`);
-  const widths = [12, 9, 12, 10, 10, 12];
-  console.log(row(['concurrency', 'branches', 'tx/s', 'p50 ms', 'p99 ms', 'TC RSS MB'], widths));
-  const tc = await startTc(flags);
-  try {
-    const cases: Array<[number, number]> = [
+const STORES = (process.env.BENCH_STORES ?? 'file,postgres,mysql').split(',');
+const cases: Array<[number, number]> = process.env.BENCH_CASES
+  ? process.env.BENCH_CASES.split(',').map((c) => {
+      const [concurrency, branches] = c.split('x').map(Number);
+      if (!Number.isInteger(concurrency) || !Number.isInteger(branches))
+        throw new Error(`BENCH_CASES entries look like 64x2, got ${c}`);
+      return [concurrency as number, branches as number];
+    })
+  : [
       [1, 2],
       [16, 2],
       [64, 2],
@@ -27,6 +31,13 @@ async function runStore(label: string, flags: string[]): Promise<void> {
       [64, 4],
       [64, 8],
     ];
+
+async function runStore(label: string, flags: string[]): Promise<void> {
+  console.log(`\n## TC, ${label} store (${DURATION_MS} ms per row, load generator in a second process)`);
+  const widths = [12, 9, 12, 10, 10, 12];
+  console.log(row(['concurrency', 'branches', 'tx/s', 'p50 ms', 'p99 ms', 'TC RSS MB'], widths));
+  const tc = await startTc(flags);
+  try {
     for (const [concurrency, branches] of cases) {
       let peak = 0;
       const sampler = setInterval(() => {
@@ -148,9 +159,9 @@ function dropDatabase(kind: 'postgres' | 'mysql'): void {
   }
 }
 
-await runStore('file', []);
+if (STORES.includes('file')) await runStore('file', []);
 if (process.env.BENCH_DB !== '0') {
-  for (const kind of ['postgres', 'mysql'] as const) {
+  for (const kind of (['postgres', 'mysql'] as const).filter((k) => STORES.includes(k))) {
     const url = createDatabase(kind);
     if (!url) continue;
     try {

@@ -39,6 +39,7 @@ import {
 } from '@dtx/core';
 import { BranchType, GlobalStatus } from '@dtx/protocol';
 import type { BranchSession, GlobalSession } from '../../session/global-session.js';
+import { getOrCreate } from '../../util/maps.js';
 import type { FindOptions, SessionQuery, StoreOp, TransactionStore } from '../transaction-store.js';
 import { type BatchPlan, BatchPlanner, type Change, toChange } from './batch-plan.js';
 import { createMysqlDialect } from './mysql-dialect.js';
@@ -209,6 +210,9 @@ export function createSqlDialect(o: SqlStoreOptions): SqlDialect {
 /** Attempts at a batch that lost a deadlock. */
 const DEADLOCK_RETRIES = 3;
 
+/** Batched point reads in flight at once (see SqlStore.startReads). */
+const READ_BATCHES = 2;
+
 /** Rows per multi-row statement, at most. */
 const ROWS_PER_STATEMENT = 1000;
 
@@ -238,6 +242,13 @@ const BRANCH_COLUMNS = [
 
 /** distributed_lock.lock_value is VARCHAR(20) and lock_key CHAR(20) in Seata's schema. */
 const LOCK_VALUE_MAX = 20;
+
+interface PendingRead {
+  xid: string;
+  withBranches: boolean;
+  resolve(g: GlobalSession | null): void;
+  reject(err: Error): void;
+}
 
 interface Pending {
   change: Change;
@@ -304,6 +315,9 @@ export class SqlStore implements TransactionStore {
   private enqueued = 0;
   private settled = 0;
   private barriers: Array<{ at: number; resolve(): void }> = [];
+  private reads: PendingRead[] = [];
+  private readsInFlight = 0;
+  private readScheduled = false;
   private state: 'new' | 'open' | 'closing' | 'closed' = 'new';
   private closing: Promise<void> | null = null;
 
@@ -638,26 +652,78 @@ export class SqlStore implements TransactionStore {
 
   async findGlobal(xid: string, options: FindOptions = {}): Promise<GlobalSession | null> {
     if (options.waitForWrites !== false) await this.drained();
-    if (options.withBranches === false) {
-      const p = new Params(this.db);
-      return (await this.selectGlobals(` WHERE xid = ${p.add(xid)}`, p.values, null))[0] ?? null;
-    }
-    // The global row and its branch rows come from two pooled connections at once: one round
-    // trip of latency instead of two, on the path of every request with a shared store.
+    return new Promise<GlobalSession | null>((resolve, reject) => {
+      this.reads.push({ xid, withBranches: options.withBranches !== false, resolve, reject });
+      this.startReads();
+    });
+  }
+
+  /**
+   * Point reads are batched as writes are: lookups asked for while READ_BATCHES reads are in
+   * flight wait and go out together, one `xid IN (…)` statement for the global rows and one
+   * for the branch rows of those that want them, from two pooled connections at once. Each
+   * lookup's statement starts after it was asked for, so it sees everything committed before,
+   * as a read of its own would; under load one statement serves many requests instead of one
+   * round trip and one query plan each.
+   */
+  private startReads(): void {
+    if (this.readScheduled || this.readsInFlight >= READ_BATCHES || this.reads.length === 0) return;
+    this.readScheduled = true;
+    // Lookups asked for in this event-loop turn join the same statement.
+    setImmediate(() => {
+      this.readScheduled = false;
+      while (this.readsInFlight < READ_BATCHES && this.reads.length > 0) {
+        const batch = this.reads.splice(0, ROWS_PER_STATEMENT);
+        this.readsInFlight++;
+        this.readBatch(batch)
+          .catch((err: unknown) => {
+            const failure = storeError(`${this.kind} read failed: ${(err as Error).message}`, err);
+            for (const r of batch) r.reject(failure);
+          })
+          .finally(() => {
+            this.readsInFlight--;
+            this.startReads();
+          });
+      }
+    });
+  }
+
+  private async readBatch(batch: PendingRead[]): Promise<void> {
+    const xids = [...new Set(batch.map((r) => r.xid))];
+    const branchXids = [...new Set(batch.filter((r) => r.withBranches).map((r) => r.xid))];
     const pg = new Params(this.db);
-    const pb = new Params(this.db);
-    const columns = `${BRANCH_COLUMNS.join(', ')}, ${this.db.epochMs('gmt_create')} AS created_ms`;
-    const [globals, branches] = await Promise.all([
-      this.selectGlobals(` WHERE xid = ${pg.add(xid)}`, pg.values, null),
-      this.db.query(
-        `SELECT ${columns} FROM ${this.t.branchTable} WHERE xid = ${pb.add(xid)} ORDER BY gmt_create, branch_id`,
-        pb.values,
-      ),
+    const globalsSql = ` WHERE xid IN (${xids.map((x) => pg.add(x)).join(', ')})`;
+    let branchRows: Promise<SqlRow[]> = Promise.resolve([]);
+    if (branchXids.length > 0) {
+      const pb = new Params(this.db);
+      const columns = `${BRANCH_COLUMNS.join(', ')}, ${this.db.epochMs('gmt_create')} AS created_ms`;
+      const sql = `SELECT ${columns} FROM ${this.t.branchTable} WHERE xid IN (${branchXids.map((x) => pb.add(x)).join(', ')}) ORDER BY gmt_create, branch_id`;
+      branchRows = this.db.query(sql, pb.values).then((r) => r.rows);
+    }
+    const [globalRows, rows] = await Promise.all([
+      this.db.query(`SELECT ${GLOBAL_COLUMNS.join(', ')} FROM ${this.t.globalTable}${globalsSql}`, pg.values),
+      branchRows,
     ]);
-    const g = globals[0];
-    if (!g) return null;
-    for (const r of branches.rows) g.branches.push(toBranch(r, g.beginTime));
-    return g;
+    const byXid = new Map<string, SqlRow>();
+    for (const r of globalRows.rows) byXid.set(String(r.xid), r);
+    const branchesOf = new Map<string, SqlRow[]>();
+    for (const r of rows) getOrCreate(branchesOf, String(r.xid), (): SqlRow[] => []).push(r);
+    // Every caller gets its own objects: the coordinator changes the sessions it is handed.
+    for (const read of batch) {
+      const row = byXid.get(read.xid);
+      if (!row) {
+        read.resolve(null);
+        continue;
+      }
+      try {
+        const g = toGlobal(row);
+        if (read.withBranches)
+          for (const r of branchesOf.get(read.xid) ?? []) g.branches.push(toBranch(r, g.beginTime));
+        read.resolve(g);
+      } catch (err) {
+        read.reject(err as Error); // a row this TC cannot read fails its own lookup only
+      }
+    }
   }
 
   async listGlobals(query: SessionQuery = {}): Promise<GlobalSession[]> {
