@@ -22,7 +22,17 @@ import {
   SqlStore,
   type SqlStoreOptions,
 } from '../src/index.js';
-import { AT_RESOURCE, assertTxFailure, connectRm, startTc, Tm, until } from './helpers.js';
+import {
+  AT_RESOURCE,
+  assertTxFailure,
+  COMMIT_DECIDED,
+  connectRm,
+  ROLLBACK_DECIDED,
+  startTc,
+  statusText,
+  Tm,
+  until,
+} from './helpers.js';
 
 /** What the cases need to know about one database. */
 export interface SqlStoreDialect {
@@ -416,6 +426,53 @@ export function describeSqlStoreCases(dialect: SqlStoreDialect, setup: () => Sql
           async () => (await count('global_table')) === 0 && (await count('lock_table')) === 0,
           'tx2 removed with its rows',
         );
+      });
+
+      it('two TCs on one store: a commit on one and a rollback on the other decide each transaction once', async (t) => {
+        await clear();
+        const tc = async () => {
+          const store = new SqlStore(options());
+          return startTc(t, { store, locks: new SqlLockManager(store) });
+        };
+        const [a, b] = [await tc(), await tc()];
+        const [tmA, tmB] = [await Tm.connect(t, a.port), await Tm.connect(t, b.port)];
+        // The same participant application on both TCs, so either can drive its phase two.
+        const [rmA, rmB] = [await connectRm(t, a.port, 'race-app'), await connectRm(t, b.port, 'race-app')];
+        const xids: string[] = [];
+        const branches = new Map<string, bigint>();
+        for (let i = 0; i < 30; i++) {
+          const xid = await tmA.begin();
+          xids.push(xid);
+          branches.set(xid, await rmA.registerBranchOk(xid, { branchType: BranchType.TCC }));
+        }
+        const answers = await Promise.all(
+          xids.map(async (xid) => {
+            const [c, r] = await Promise.all([tmA.commit(xid), tmB.rollback(xid)]);
+            return { xid, commit: c.globalStatus, rollback: r.globalStatus };
+          }),
+        );
+        await until(async () => (await count('global_table')) === 0, 'every transaction finished');
+        const side = (status: number) =>
+          COMMIT_DECIDED.includes(status) ? 'commit' : ROLLBACK_DECIDED.includes(status) ? 'rollback' : null;
+        for (const { xid, commit, rollback } of answers) {
+          const id = branches.get(xid);
+          const calls = [...rmA.calls, ...rmB.calls].filter((c) => c.branchId === id);
+          const commits = calls.filter((c) => c.kind === 'commit').length;
+          const rollbacks = calls.length - commits;
+          assert.ok(commits + rollbacks > 0, `${xid}: no phase two at all`);
+          assert.ok(
+            commits === 0 || rollbacks === 0,
+            `${xid}: its branch was both committed and rolled back`,
+          );
+          const decided = commits > 0 ? 'commit' : 'rollback';
+          // The losing request answers the winner's status (or Finished once it is gone).
+          for (const answered of [commit, rollback]) {
+            const s = side(answered);
+            if (s !== null)
+              assert.equal(s, decided, `${xid}: answered ${statusText(answered)}, decided ${decided}`);
+            else assert.equal(answered, GlobalStatus.Finished);
+          }
+        }
       });
 
       it('reads rows written the way a Java Seata TC writes them', async () => {

@@ -253,6 +253,80 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
     );
 
     it(
+      'applies a conditional status change only from the expected status, each settled on its own',
+      withStore(async (fx, store, ids) => {
+        await store.open();
+        const [g1, g2, g3] = [newGlobal(ids), newGlobal(ids), newGlobal(ids)];
+        for (const g of [g1, g2, g3]) await store.write({ op: 'globalAdd', global: g }, true);
+        const cas = (xid: string, status: number, expect: number) =>
+          store.write({ op: 'globalUpdate', xid, status, active: false, expect }, true);
+        // Written in one turn, so batching stores put them in one batch.
+        const results = await Promise.all([
+          cas(g1.xid, S.Committing, S.Begin),
+          cas(g2.xid, S.Committing, S.Rollbacking), // g2 is Begin: refused
+          cas('10.0.0.1:8091:42', S.Committing, S.Begin), // no such session: refused
+          cas(g3.xid, S.Committing, S.Begin), // two decisions race: the first one wins
+          cas(g3.xid, S.Rollbacking, S.Begin),
+          store.write({ op: 'branchAdd', branch: newBranch(ids, g2) }, true),
+        ]);
+        assert.deepEqual(results.slice(0, 5), [true, false, false, true, false]);
+        // A CAS from the status it now has applies; an unconditional update still always does.
+        assert.equal(await cas(g1.xid, S.CommitRetrying, S.Committing), true);
+        await store.write({ op: 'globalUpdate', xid: g2.xid, status: S.Rollbacking, active: false }, true);
+        const { store: again, sessions } = await restart(fx, store);
+        const status = (xid: string) => sessions.find((g) => g.xid === xid)?.status;
+        assert.equal(status(g1.xid), S.CommitRetrying);
+        assert.equal(status(g2.xid), S.Rollbacking);
+        assert.equal(status(g3.xid), S.Committing);
+        assert.equal(sessions.find((g) => g.xid === g2.xid)?.branches.length, 1);
+        await again.close();
+      }),
+    );
+
+    it(
+      'lets exactly one of two store instances (two TCs) decide a transaction',
+      withStore(async (fx, store, ids) => {
+        await store.open();
+        if (!store.shared) {
+          await store.close();
+          return; // one TC owns a file store: its coordinator decides in memory
+        }
+        const other = await fx.reopen();
+        await other.open();
+        const gs = Array.from({ length: 20 }, () => newGlobal(ids));
+        for (const g of gs) await store.write({ op: 'globalAdd', global: g }, true);
+        const outcomes = await Promise.all(
+          gs.map(async (g) => {
+            const [a, b] = await Promise.all([
+              store.write(
+                { op: 'globalUpdate', xid: g.xid, status: S.Committing, active: false, expect: S.Begin },
+                true,
+              ),
+              other.write(
+                {
+                  op: 'globalUpdate',
+                  xid: g.xid,
+                  status: S.TimeoutRollbacking,
+                  active: false,
+                  expect: S.Begin,
+                },
+                true,
+              ),
+            ]);
+            const stored = (await store.findGlobal(g.xid))?.status;
+            return { a, b, stored };
+          }),
+        );
+        for (const o of outcomes) {
+          assert.equal(Number(o.a) + Number(o.b), 1, 'exactly one decision applies');
+          assert.equal(o.stored, o.a ? S.Committing : S.TimeoutRollbacking);
+        }
+        await other.close();
+        await store.close();
+      }),
+    );
+
+    it(
       'keeps three branches in registration order with every field',
       withStore(async (fx, store, ids) => {
         await store.open();
@@ -382,7 +456,7 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
       withStore(async (fx, store, ids) => {
         await store.open();
         const model = new Map<string, GlobalSession>();
-        const settled: Array<Promise<void>> = [];
+        const settled: Array<Promise<unknown>> = [];
         const write = (op: StoreOp) => {
           applyModel(model, op);
           settled.push(store.write(op, false));
@@ -427,7 +501,7 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
         await store.open();
         const random = prng(0x5eed);
         const model = new Map<string, GlobalSession>();
-        const lazy: Array<Promise<void>> = [];
+        const lazy: Array<Promise<unknown>> = [];
         const run = async (i: number) => {
           const pick = random();
           const g = newGlobal(ids, { beginTime: 1_700_000_000_000 + i, transactionName: `tx-${i}` });
@@ -660,7 +734,7 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
       withStore(async (fx, store, ids) => {
         await store.open();
         const model = new Map<string, GlobalSession>();
-        const acked: Array<Promise<void>> = [];
+        const acked: Array<Promise<unknown>> = [];
         for (let i = 0; i < 50; i++) {
           const g = newGlobal(ids, { beginTime: 1_700_000_000_000 + i });
           const ops: StoreOp[] = [

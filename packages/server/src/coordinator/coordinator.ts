@@ -34,7 +34,7 @@ import {
   isSaga,
   isTimedOut,
 } from '../session/global-session.js';
-import type { TransactionStore } from '../store/transaction-store.js';
+import type { StoreOp, TransactionStore } from '../store/transaction-store.js';
 import { getOrCreate } from '../util/maps.js';
 import { ChannelManager, parseExtraData, type RpcContext, splitAddress } from './rpc-context.js';
 
@@ -543,10 +543,47 @@ export class Coordinator {
   // -------------------------------------------------------------------------------------------
   // decisions
 
-  private async setStatus(g: GlobalSession, status: number, durable: boolean): Promise<void> {
+  /**
+   * Stores a new status. With `expect`, only while the stored status is still `expect`
+   * (compare-and-set): false when another decision came first (another TC sharing the store,
+   * or another request), and `g` keeps its old status.
+   */
+  private async setStatus(
+    g: GlobalSession,
+    status: number,
+    durable: boolean,
+    expect?: number,
+  ): Promise<boolean> {
+    const before = g.status;
     g.status = status;
+    const op: StoreOp = { op: 'globalUpdate', xid: g.xid, status, active: g.active };
+    if (expect !== undefined) op.expect = expect;
+    if (!(await this.store.write(op, durable))) {
+      g.status = before;
+      return false;
+    }
     publish(Channels.TC_GLOBAL_STATUS, () => ({ xid: g.xid, status }));
-    await this.store.write({ op: 'globalUpdate', xid: g.xid, status, active: g.active }, durable);
+    return true;
+  }
+
+  /**
+   * The answer to a commit or rollback whose decision lost its compare-and-set: the status the
+   * store holds now, as if the request had found it there (AsyncCommitting reads as Committed to
+   * a committing TM, as DefaultCore answers).
+   */
+  private async decidedElsewhere(
+    xid: string,
+    typeCode: typeof TypeCode.GLOBAL_COMMIT_RESULT | typeof TypeCode.GLOBAL_ROLLBACK_RESULT,
+  ): Promise<SingleMessage> {
+    const now = await this.find(xid, false);
+    this.logger.info(
+      { xid, status: now?.status ?? S.Finished },
+      'another decision on this transaction came first',
+    );
+    let globalStatus = now ? now.status : S.Finished;
+    if (typeCode === TypeCode.GLOBAL_COMMIT_RESULT && globalStatus === S.AsyncCommitting)
+      globalStatus = S.Committed;
+    return ok(typeCode, { globalStatus });
   }
 
   /** TM commit (DefaultCore.commit). */
@@ -559,14 +596,18 @@ export class Coordinator {
       });
     }
     g.active = false;
+    // Every decision leaves Begin by compare-and-set: of two racing decisions (this commit and a
+    // rollback, another TC's timeout check, a retried commit) exactly one is taken.
     if (isTimedOut(g, Date.now())) {
       // Reported as rolling back, never as committed: the timeout decided first.
-      await this.setStatus(g, S.TimeoutRollbacking, true);
+      if (!(await this.setStatus(g, S.TimeoutRollbacking, true, S.Begin)))
+        return this.decidedElsewhere(g.xid, TypeCode.GLOBAL_COMMIT_RESULT);
       void this.doGlobalRollback(g, false);
       return ok(TypeCode.GLOBAL_COMMIT_RESULT, { globalStatus: S.TimeoutRollbacking });
     }
     if (canBeCommittedAsync(g)) {
-      await this.setStatus(g, S.AsyncCommitting, true);
+      if (!(await this.setStatus(g, S.AsyncCommitting, true, S.Begin)))
+        return this.decidedElsewhere(g.xid, TypeCode.GLOBAL_COMMIT_RESULT);
       // GlobalSession.closeAndClean: AT row locks go with the commit decision, not with phase two.
       if (this.holdsLocks(g)) await this.locks.releaseGlobal(g);
       // With a shared store the AsyncCommitting task (one TC at a time, under its cluster lock)
@@ -582,7 +623,8 @@ export class Coordinator {
     }
     this.busy.add(g.xid);
     try {
-      await this.setStatus(g, S.Committing, true);
+      if (!(await this.setStatus(g, S.Committing, true, S.Begin)))
+        return this.decidedElsewhere(g.xid, TypeCode.GLOBAL_COMMIT_RESULT);
       if (this.holdsLocks(g)) await this.locks.releaseGlobal(g);
     } finally {
       this.busy.delete(g.xid);
@@ -600,7 +642,8 @@ export class Coordinator {
     g.active = false;
     this.busy.add(g.xid);
     try {
-      await this.setStatus(g, S.Rollbacking, true);
+      if (!(await this.setStatus(g, S.Rollbacking, true, S.Begin)))
+        return this.decidedElsewhere(g.xid, TypeCode.GLOBAL_ROLLBACK_RESULT);
     } finally {
       this.busy.delete(g.xid);
     }
@@ -933,8 +976,12 @@ export class Coordinator {
   async timeoutToRollback(g: GlobalSession): Promise<boolean> {
     if (g.status !== S.Begin || !g.active || !isTimedOut(g, Date.now())) return false;
     g.active = false;
+    // A commit or rollback that reached the store first wins; the timeout then changes nothing.
+    if (!(await this.setStatus(g, S.TimeoutRollbacking, true, S.Begin))) {
+      g.active = true;
+      return false;
+    }
     this.logger.info({ xid: g.xid, timeout: g.timeout }, 'global transaction timed out; rolling back');
-    await this.setStatus(g, S.TimeoutRollbacking, true);
     void this.doGlobalRollback(g, true);
     return true;
   }
@@ -1011,7 +1058,11 @@ export class Coordinator {
       g.status === S.TimeoutRollbackFailed
     ) {
       g.active = false;
-      await this.setStatus(g, S.RollbackRetrying, true);
+      if (!(await this.setStatus(g, S.RollbackRetrying, true, g.status)))
+        throw txError(
+          'GlobalTransactionStatusInvalid',
+          `transaction ${xid} changed status meanwhile; look again`,
+        );
       await this.doGlobalRollback(g, true);
     } else if (!isEndStatus(g.status) && (g.status === S.Rollbacking || g.status === S.RollbackRetrying)) {
       await this.doGlobalRollback(g, true);

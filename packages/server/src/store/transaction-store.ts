@@ -8,7 +8,11 @@ import type { BranchSession, GlobalSession } from '../session/global-session.js'
 /** One change to the stored sessions (Seata's LogOperation: GLOBAL_ADD, BRANCH_REMOVE, ...). */
 export type StoreOp =
   | { op: 'globalAdd'; global: GlobalSession }
-  | { op: 'globalUpdate'; xid: string; status: number; active: boolean }
+  /**
+   * With `expect`, a compare-and-set: applied only while the stored status is `expect` (how a
+   * decision leaves Begin, so two TCs sharing a store cannot both decide one transaction).
+   */
+  | { op: 'globalUpdate'; xid: string; status: number; active: boolean; expect?: number }
   | { op: 'globalRemove'; xid: string }
   | { op: 'branchAdd'; branch: BranchSession }
   | { op: 'branchUpdate'; xid: string; branchId: bigint; status: number; applicationData: string | null }
@@ -46,9 +50,12 @@ export interface TransactionStore {
   /**
    * Applies one change. With `durable`, the promise settles only once the change would survive
    * a crash (fsync, a committed SQL transaction); without it, the change is queued in order and
-   * the promise settles when it is written. Changes are applied in call order.
+   * the promise settles when it is written. Changes are applied in call order. Resolves false
+   * only for a globalUpdate with `expect` that found another status, or no session, and so
+   * changed nothing; stores that one TC owns (file) may leave that check to the coordinator,
+   * whose sessions in memory are the truth.
    */
-  write(op: StoreOp, durable: boolean): Promise<void>;
+  write(op: StoreOp, durable: boolean): Promise<boolean>;
   /**
    * One session with its branches, or null. By default the read waits for the writes queued
    * before it; `waitForWrites: false` reads what is committed now (the coordinator's own durable

@@ -263,15 +263,19 @@ export class FileStore implements TransactionStore {
       .catch(() => 0); // no spare yet: a compaction zero-fills one itself
   }
 
-  write(op: StoreOp, durable: boolean): Promise<void> {
+  write(op: StoreOp, durable: boolean): Promise<boolean> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.fd === null) return Promise.reject(storeError('file store is not open'));
+    // A compare-and-set is checked against the live sessions, which hold every change queued
+    // before it; one that does not apply is not logged, so a replay never meets it.
+    if (op.op === 'globalUpdate' && op.expect !== undefined && this.live.get(op.xid)?.status !== op.expect)
+      return Promise.resolve(false);
     applyOp(this.live, op);
     const record = encodeRecord(opToJson(op), this.seq);
     this.pending.push(record);
     this.pendingBytes += record.length;
-    const p = new Promise<void>((resolve, reject) => {
-      (durable ? this.waiters : this.lazyWaiters).push({ resolve, reject });
+    const p = new Promise<boolean>((resolve, reject) => {
+      (durable ? this.waiters : this.lazyWaiters).push({ resolve: () => resolve(true), reject });
     });
     if (this.inFlight.length < this.options.maxWritesInFlight && !this.scheduled) {
       this.scheduled = true;

@@ -150,7 +150,9 @@ type Client = ReturnType<typeof newClient>;
 interface QueuedOp {
   name: StoreOp['op'];
   args: string[];
-  resolve(): void;
+  /** A compare-and-set: its script reply (1 or 0) says whether it applied. */
+  conditional: boolean;
+  resolve(applied: boolean): void;
   reject(err: Error): void;
   /** Already sent again once after NOSCRIPT. */
   reloaded: boolean;
@@ -235,11 +237,12 @@ if op == 'globalAdd' then
   end
   return 1
 elseif op == 'globalUpdate' then
-  -- xid, status, active
+  -- xid, status, active, expected status ('' for none: unconditional)
   local xid = ARGV[3]
   local gk = gkey(xid)
   local cur = redis.call('HMGET', gk, 'status', 'beginTime')
   if not cur[1] then return 0 end
+  if ARGV[6] ~= '' and cur[1] ~= ARGV[6] then return 0 end
   if cur[1] ~= ARGV[4] then redis.call('ZREM', skey(cur[1]), xid) end
   redis.call('HSET', gk, 'status', ARGV[4], 'active', ARGV[5])
   redis.call('ZADD', skey(ARGV[4]), cur[2], xid)
@@ -404,7 +407,13 @@ function opArgs(op: StoreOp): string[] {
       return args;
     }
     case 'globalUpdate':
-      return ['globalUpdate', op.xid, String(op.status), op.active ? 'true' : 'false'];
+      return [
+        'globalUpdate',
+        op.xid,
+        String(op.status),
+        op.active ? 'true' : 'false',
+        op.expect === undefined ? '' : String(op.expect),
+      ];
     case 'globalRemove':
       return ['globalRemove', op.xid];
     case 'branchAdd':
@@ -578,7 +587,7 @@ export class RedisStore implements TransactionStore, RedisScriptRunner {
     return out.sort((a, b) => a.beginTime - b.beginTime || (a.xid < b.xid ? -1 : a.xid > b.xid ? 1 : 0));
   }
 
-  write(op: StoreOp, _durable: boolean): Promise<void> {
+  write(op: StoreOp, _durable: boolean): Promise<boolean> {
     if (!this.client || this.closing) return Promise.reject(storeError('redis store is not open'));
     let args: string[];
     try {
@@ -586,8 +595,9 @@ export class RedisStore implements TransactionStore, RedisScriptRunner {
     } catch (err) {
       return Promise.reject(storeError(`cannot encode ${op.op}: ${(err as Error).message}`, err));
     }
-    const p = new Promise<void>((resolve, reject) => {
-      this.queue.push({ name: op.op, args, resolve, reject, reloaded: false });
+    const conditional = op.op === 'globalUpdate' && op.expect !== undefined;
+    const p = new Promise<boolean>((resolve, reject) => {
+      this.queue.push({ name: op.op, args, conditional, resolve, reject, reloaded: false });
     });
     this.tail = p.then(
       () => undefined,
@@ -657,7 +667,7 @@ export class RedisStore implements TransactionStore, RedisScriptRunner {
       const reply = replies[i];
       if (!(reply instanceof redis().ErrorReply)) {
         this.stats.ops++;
-        op.resolve();
+        op.resolve(!op.conditional || Number(reply) === 1);
       } else if (reply.message.startsWith('NOSCRIPT') && !op.reloaded) {
         op.reloaded = true;
         again.push(op);

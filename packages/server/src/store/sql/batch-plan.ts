@@ -53,7 +53,7 @@ export interface BranchRow {
 /** A store operation reduced to rows, frozen at write() time like the file store's record. */
 export type Change =
   | { op: 'globalAdd'; row: GlobalRow; branches: BranchRow[] }
-  | { op: 'globalUpdate'; xid: string; status: number }
+  | { op: 'globalUpdate'; xid: string; status: number; expect: number | null }
   | { op: 'globalRemove'; xid: string }
   | { op: 'branchAdd'; row: BranchRow }
   | { op: 'branchUpdate'; xid: string; branchId: bigint; status: number; applicationData: string | null }
@@ -64,6 +64,8 @@ export interface BatchPlan {
   insertGlobals: GlobalRow[];
   insertBranches: BranchRow[];
   updateGlobals: Array<{ xid: string; status: number }>;
+  /** Compare-and-set status changes, one statement each: applied only from status `expect`. */
+  casGlobals: Array<{ xid: string; status: number; expect: number }>;
   updateBranches: Array<{ branchId: bigint; status: number; applicationData: string | null }>;
   /** Branch rows deleted by id. */
   deleteBranches: bigint[];
@@ -153,7 +155,12 @@ export function toChange(op: StoreOp): Change {
     case 'globalAdd':
       return { op: 'globalAdd', row: globalRow(op.global), branches: op.global.branches.map(branchRow) };
     case 'globalUpdate':
-      return { op: 'globalUpdate', xid: op.xid, status: status(op.status, 'global_table.status') };
+      return {
+        op: 'globalUpdate',
+        xid: op.xid,
+        status: status(op.status, 'global_table.status'),
+        expect: op.expect === undefined ? null : status(op.expect, 'global_table.status'),
+      };
     case 'globalRemove':
       return { op: 'globalRemove', xid: op.xid };
     case 'branchAdd':
@@ -180,6 +187,7 @@ export class BatchPlanner {
   private readonly gUpd = new Map<string, number>();
   private readonly bUpd = new Map<bigint, { xid: string; status: number; applicationData: string | null }>();
   private readonly gDel = new Set<string>();
+  private readonly gCas = new Map<string, { xid: string; status: number; expect: number }>();
   /** Deleted branch ids, with their xid. */
   private readonly bDel = new Map<bigint, string>();
 
@@ -188,7 +196,7 @@ export class BatchPlanner {
     switch (c.op) {
       case 'globalAdd': {
         const x = c.row.xid;
-        if (this.gIns.has(x) || this.gUpd.has(x) || this.gDel.has(x)) return false;
+        if (this.gIns.has(x) || this.gUpd.has(x) || this.gDel.has(x) || this.gCas.has(x)) return false;
         if (c.branches.some((b) => !this.branchInsertable(b))) return false;
         this.gIns.set(x, c.row);
         for (const b of c.branches) this.bIns.set(b.branchId, b);
@@ -199,12 +207,21 @@ export class BatchPlanner {
         this.bIns.set(c.row.branchId, c.row);
         return true;
       case 'globalUpdate':
+        // A compare-and-set reads the row as the batch finds it, so it is alone with its row:
+        // nothing else about that global row before or after it in the same batch.
+        if (this.gCas.has(c.xid)) return false;
+        if (c.expect !== null) {
+          if (this.gIns.has(c.xid) || this.gUpd.has(c.xid) || this.gDel.has(c.xid)) return false;
+          this.gCas.set(c.xid, { xid: c.xid, status: c.status, expect: c.expect });
+          return true;
+        }
         this.gUpd.set(c.xid, c.status);
         return true;
       case 'branchUpdate':
         this.bUpd.set(c.branchId, { xid: c.xid, status: c.status, applicationData: c.applicationData });
         return true;
       case 'globalRemove':
+        if (this.gCas.has(c.xid)) return false;
         this.gDel.add(c.xid);
         return true;
       case 'branchRemove':
@@ -250,6 +267,7 @@ export class BatchPlanner {
         .filter(([xid]) => !gone(xid) && !this.gIns.has(xid))
         .map(([xid, status]) => ({ xid, status }))
         .sort(byXid),
+      casGlobals: [...this.gCas.values()].sort(byXid),
       updateBranches: [...this.bUpd]
         .filter(([branchId, u]) => !this.bDel.has(branchId) && !gone(u.xid) && !this.bIns.has(branchId))
         .map(([branchId, u]) => ({ branchId, status: u.status, applicationData: u.applicationData }))
@@ -266,7 +284,13 @@ export class BatchPlanner {
   /** True when nothing was accepted. */
   get empty(): boolean {
     return (
-      this.gIns.size + this.bIns.size + this.gUpd.size + this.bUpd.size + this.gDel.size + this.bDel.size ===
+      this.gIns.size +
+        this.bIns.size +
+        this.gUpd.size +
+        this.gCas.size +
+        this.bUpd.size +
+        this.gDel.size +
+        this.bDel.size ===
       0
     );
   }

@@ -12,6 +12,7 @@ import {
   type SqlConnectOptions,
   type SqlDialect,
   type SqlErrorKind,
+  type SqlResult,
 } from './sql-dialect.js';
 
 /** Server error numbers the store and the lock manager react to. */
@@ -24,8 +25,23 @@ const MYSQL_ERRORS: Readonly<Record<number, SqlErrorKind>> = {
 
 type Header = { affectedRows?: number };
 
-function result(res: unknown): { rows: Record<string, unknown>[]; affected: number } {
-  if (Array.isArray(res)) return { rows: res as Record<string, unknown>[], affected: 0 };
+function isHeader(x: unknown): x is Header {
+  return (
+    typeof x === 'object' && x !== null && !Array.isArray(x) && x.constructor?.name === 'ResultSetHeader'
+  );
+}
+
+function result(res: unknown): SqlResult {
+  if (Array.isArray(res)) {
+    // A multi-statement script answers one header (or row list) per statement.
+    if (res.length > 0 && res.some(isHeader))
+      return {
+        rows: [],
+        affected: 0,
+        statements: res.map((r) => (isHeader(r) ? (r.affectedRows ?? 0) : 0)),
+      };
+    return { rows: res as Record<string, unknown>[], affected: 0 };
+  }
   return { rows: [], affected: (res as Header).affectedRows ?? 0 };
 }
 
@@ -104,9 +120,11 @@ export function createMysqlDialect(o: SqlConnectOptions): SqlDialect {
     now: (fsp) => (fsp === 6 ? 'NOW(6)' : 'NOW()'),
     // UNIX_TIMESTAMP reads a DATETIME in the session time zone, the one NOW() wrote it in.
     epochMs: (column) => `FLOOR(UNIX_TIMESTAMP(${column}) * 1000)`,
-    combine: (statements) => ({
+    // Statement i of the script is result i + 1 (after START TRANSACTION).
+    combine: (statements, keyed = new Set()) => ({
       sql: ['START TRANSACTION', ...statements, 'COMMIT'].join(';\n'),
       explicit: true,
+      changed: (r) => new Set([...keyed].filter((i) => (r.statements?.[i + 1] ?? 0) > 0)),
     }),
     classify(err) {
       const errno = (err as { errno?: unknown } | null)?.errno;

@@ -78,10 +78,20 @@ export function createPostgresDialect(o: SqlConnectOptions): SqlDialect {
     // TIMESTAMP has no zone: it was written in the session's TimeZone, and the cast reads it back in it.
     epochMs: (column) => `floor(extract(epoch from ${column}::timestamptz) * 1000)`,
     // The parts of a WITH share one snapshot and run in no fixed order: fine for disjoint rows.
-    combine: (statements) => ({
-      sql: `WITH ${statements.map((s, i) => `w${i} AS (${s})`).join(', ')} SELECT 1`,
-      explicit: false,
-    }),
+    // A keyed (conditional) UPDATE returns its index when it changes its row; under READ
+    // COMMITTED an UPDATE that finds its row changed by a transaction committed since the
+    // snapshot re-checks its WHERE against the new version, so the condition holds on what is
+    // actually overwritten.
+    combine: (statements, keyed = new Set()) => {
+      const parts = statements.map((s, i) => `w${i} AS (${keyed.has(i) ? `${s} RETURNING ${i} AS k` : s})`);
+      const tail =
+        keyed.size === 0 ? 'SELECT 1' : [...keyed].map((i) => `SELECT k FROM w${i}`).join(' UNION ALL ');
+      return {
+        sql: `WITH ${parts.join(', ')} ${tail}`,
+        explicit: false,
+        changed: (r) => new Set(keyed.size === 0 ? [] : r.rows.map((row) => Number(row.k))),
+      };
+    },
     classify(err) {
       const code = (err as { code?: unknown } | null)?.code;
       return (typeof code === 'string' && PG_ERRORS[code]) || 'other';

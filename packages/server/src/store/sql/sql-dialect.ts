@@ -20,6 +20,8 @@ export interface SqlResult {
   rows: SqlRow[];
   /** Rows matched by an UPDATE or DELETE, rows written by an INSERT. */
   affected: number;
+  /** A multi-statement script (MySQL): `affected` of each of its statements, in order. */
+  statements?: number[];
 }
 
 /** Runs statements. */
@@ -64,9 +66,13 @@ export interface SqlDialect extends SqlClient {
    * One round trip for data-modifying statements that touch disjoint rows, atomically:
    * PostgreSQL makes them one statement of CTEs; MySQL one multi-statement script inside START
    * TRANSACTION … COMMIT, which needs a ROLLBACK on the same connection when it fails
-   * (`explicit`).
+   * (`explicit`). `changed` tells which of the `keyed` statements (conditional UPDATEs) changed
+   * a row, from the script's result.
    */
-  combine(statements: readonly string[]): { sql: string; explicit: boolean };
+  combine(
+    statements: readonly string[],
+    keyed?: ReadonlySet<number>,
+  ): { sql: string; explicit: boolean; changed(result: SqlResult): Set<number> };
   /** Classifies a driver error. */
   classify(err: unknown): SqlErrorKind;
 }

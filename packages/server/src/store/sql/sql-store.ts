@@ -50,6 +50,7 @@ import {
   type SqlConnectOptions,
   type SqlDialect,
   type SqlDialectName,
+  type SqlResult,
   type SqlRow,
   type SqlValue,
   TABLE_NAME_PATTERN,
@@ -252,7 +253,7 @@ interface PendingRead {
 
 interface Pending {
   change: Change;
-  resolve(): void;
+  resolve(applied: boolean): void;
   reject(err: Error): void;
 }
 
@@ -260,6 +261,8 @@ interface Pending {
 interface Part {
   /** Placeholders it takes. */
   params: number;
+  /** A compare-and-set of this global row: whether it changed the row is reported back. */
+  cas?: string;
   render(p: Params): string;
 }
 
@@ -375,7 +378,7 @@ export class SqlStore implements TransactionStore {
     }
   }
 
-  write(op: StoreOp, _durable: boolean): Promise<void> {
+  write(op: StoreOp, _durable: boolean): Promise<boolean> {
     if (this.state !== 'open')
       return Promise.reject(
         storeError(`the ${this.kind} store is ${this.state === 'new' ? 'not open' : 'closed'}`),
@@ -387,7 +390,7 @@ export class SqlStore implements TransactionStore {
     } catch (err) {
       return Promise.reject(err);
     }
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<boolean>((resolve, reject) => {
       this.queue.push({ change, resolve, reject });
       this.enqueued++;
       if (!this.flushing && !this.scheduled) {
@@ -417,9 +420,10 @@ export class SqlStore implements TransactionStore {
         let error: Error | null = null;
         try {
           const plan = planner.plan();
+          let applied: Set<string>;
           for (let attempt = 1; ; attempt++) {
             try {
-              await this.applyPlan(plan);
+              applied = await this.applyPlan(plan);
               break;
             } catch (err) {
               // The batch was rolled back as a whole: after a deadlock (another TC writing the
@@ -429,7 +433,8 @@ export class SqlStore implements TransactionStore {
           }
           this.stats.batches++;
           this.stats.ops += batch.length;
-          for (const p of batch) p.resolve();
+          for (const { change, resolve } of batch)
+            resolve(change.op !== 'globalUpdate' || change.expect === null || applied.has(change.xid));
         } catch (err) {
           this.stats.failedBatches++;
           const failure = storeError(
@@ -519,6 +524,14 @@ export class SqlStore implements TransactionStore {
         },
       });
     }
+    for (const u of plan.casGlobals) {
+      out.push({
+        params: 3,
+        cas: u.xid,
+        render: (p) =>
+          `UPDATE ${t.globalTable} SET status = ${p.add(u.status)}, gmt_modified = ${db.now(0)} WHERE xid = ${p.add(u.xid)} AND status = ${p.add(u.expect)}`,
+      });
+    }
     for (const rows of chunks(plan.updateBranches, perRow(5))) {
       out.push({
         params: rows.length * 5,
@@ -562,48 +575,58 @@ export class SqlStore implements TransactionStore {
   /**
    * Runs a batch atomically in as few round trips as the dialect allows: one statement alone
    * (autocommit), else every statement in one round trip (see SqlDialect.combine), else (more
-   * placeholders than one statement may carry) BEGIN, each statement, COMMIT.
+   * placeholders than one statement may carry) BEGIN, each statement, COMMIT. Returns the xids
+   * whose compare-and-set changed their row.
    */
-  private async applyPlan(plan: BatchPlan): Promise<void> {
+  private async applyPlan(plan: BatchPlan): Promise<Set<string>> {
     const parts = this.parts(plan);
-    if (parts.length === 0) return;
+    const applied = new Set<string>();
+    if (parts.length === 0) return applied;
     const db = this.db;
     if (parts.reduce((n, part) => n + part.params, 0) <= db.maxParams) {
       const p = new Params(db);
       const sqls = parts.map((part) => part.render(p));
       this.stats.roundTrips++;
       if (sqls.length === 1) {
-        await db.query(sqls[0] as string, p.values);
-        return;
+        const r = await db.query(sqls[0] as string, p.values);
+        const only = parts[0] as Part;
+        if (only.cas !== undefined && r.affected > 0) applied.add(only.cas);
+        return applied;
       }
-      const script = db.combine(sqls);
-      if (!script.explicit) {
-        await db.query(script.sql, p.values);
-        return;
-      }
-      await this.inTransaction(async (conn) => {
-        await conn.query(script.sql, p.values);
+      const keyed = new Set<number>();
+      parts.forEach((part, i) => {
+        if (part.cas !== undefined) keyed.add(i);
       });
-      return;
+      const script = db.combine(sqls, keyed);
+      let result: SqlResult;
+      if (!script.explicit) {
+        result = await db.query(script.sql, p.values);
+      } else {
+        result = await this.inTransaction((conn) => conn.query(script.sql, p.values));
+      }
+      for (const i of script.changed(result)) applied.add((parts[i] as Part).cas as string);
+      return applied;
     }
     await this.inTransaction(async (conn) => {
       await db.begin(conn, false);
       for (const part of parts) {
         const p = new Params(db);
         this.stats.roundTrips++;
-        await conn.query(part.render(p), p.values);
+        const r = await conn.query(part.render(p), p.values);
+        if (part.cas !== undefined && r.affected > 0) applied.add(part.cas);
       }
       this.stats.roundTrips += 2;
       await conn.query('COMMIT');
     });
+    return applied;
   }
 
   /** Runs `fn` on a pooled connection; a failure rolls back (and drops a connection that cannot). */
-  private async inTransaction(fn: (conn: SqlConnection) => Promise<void>): Promise<void> {
+  private async inTransaction<T>(fn: (conn: SqlConnection) => Promise<T>): Promise<T> {
     const conn = await this.db.connect();
     let broken = false;
     try {
-      await fn(conn);
+      return await fn(conn);
     } catch (err) {
       broken = !(await rollback(conn));
       throw err;
