@@ -3,6 +3,7 @@
  * port for /metrics and /health, wired together and shut down in order (stop accepting, drain
  * in-flight requests, stop recovery, flush the store).
  */
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import os from 'node:os';
 import zlib from 'node:zlib';
@@ -22,6 +23,11 @@ import type { GlobalSession } from './session/global-session.js';
 import { FileStore, type FileStoreOptions } from './store/file/file-store.js';
 import type { TransactionStore } from './store/transaction-store.js';
 
+/** Worker ids an IdWorker can have (10 bits). */
+const WORKER_IDS = 1024;
+/** How long a leased worker id stays taken without renewal (renewed every third of it). */
+const WORKER_LEASE_MS = 30_000;
+
 /** Which store backs the sessions (`store.mode`). */
 export type StoreMode = 'file' | 'db' | 'redis';
 
@@ -35,7 +41,8 @@ export interface TcServerOptions {
   advertisedHost: string | null;
   /**
    * IdWorker worker id (Seata's `--serverNode`). Every TC sharing a store needs its own. When
-   * null: derived from the MAC, or random with a shared store (see the constructor). @default null
+   * null: derived from the MAC with the file store; with a shared store, leased at start from
+   * the store's task locks (`dtx-worker-<n>`, renewed while the TC runs). @default null
    */
   workerId: number | null;
   /** @default 'file' */
@@ -97,6 +104,9 @@ export class TcServer {
   private started = false;
   private stopping: Promise<void> | null = null;
   private readonly logger: Logger;
+  /** Shared store without server.workerId: the worker id to try leasing first. */
+  private leaseFrom: number | null = null;
+  private leaseTimer: NodeJS.Timeout | null = null;
 
   constructor(options: Partial<TcServerOptions> = {}) {
     this.options = { ...DEFAULT_TC_SERVER_OPTIONS, ...options };
@@ -121,17 +131,11 @@ export class TcServer {
       o.advertisedHost ?? (o.host === '0.0.0.0' || o.host === '::' ? externalIPv4() : o.host);
     // Branch ids are branch_table's primary key, shared by every TC on the store, and a branch
     // whose id is taken is lost. TCs on one host derive the same worker id from the MAC and draw
-    // the same ids in the same millisecond. Without a configured id, a shared-store TC derives one
-    // from its advertised address: TCs of one host differ by port (distinct modulo 1024 while
-    // their ports are less than 1024 apart), TCs on different hosts by the hash of the ip.
-    let workerId = o.workerId;
-    if (workerId === null && this.store.shared) {
-      workerId = (zlib.crc32(advertisedHost) + o.port) % 1024;
-      this.logger.warn(
-        { workerId, advertised: `${advertisedHost}:${o.port}` },
-        'server.workerId is not set: derived from the advertised address; give every TC sharing the store a distinct one (--worker-id) to be certain',
-      );
-    }
+    // the same ids in the same millisecond. Without a configured id, a shared-store TC leases one
+    // in the store at start (see leaseWorkerId), starting from a hash of its advertised address.
+    const workerId = o.workerId;
+    if (workerId === null && this.store.shared)
+      this.leaseFrom = (zlib.crc32(advertisedHost) + o.port) % WORKER_IDS;
     this.coordinator = new Coordinator(
       { ...DEFAULT_COORDINATOR_OPTIONS, ...o.coordinator, advertisedHost, advertisedPort: o.port },
       {
@@ -181,6 +185,7 @@ export class TcServer {
     if (this.started) throw new Error('TC already started');
     this.started = true;
     const restored = await this.store.open();
+    if (this.leaseFrom !== null) await this.leaseWorkerId(this.leaseFrom);
     // A file store's sessions live in this process; a shared store's stay in the store, where
     // recovery (under the cluster task locks) and XID-routed requests find them.
     if (!this.store.shared) this.coordinator.restore(restored);
@@ -201,6 +206,44 @@ export class TcServer {
     }
     this.logger.info({ ...address, store: this.store.kind, metricsPort }, 'dtx TC listening');
     return { ...address, metricsPort };
+  }
+
+  /**
+   * Takes a worker id no other live TC on the shared store holds: the task lock
+   * `dtx-worker-<n>` (Seata's distributed_lock row, or its Redis key), trying `first`, then the
+   * ids after it, and keeps the lease renewed while the TC runs. A TC that loses its lease (paused
+   * for longer than the lease) says so loudly: another TC may now draw the same ids.
+   */
+  private async leaseWorkerId(first: number): Promise<void> {
+    const owner = `${this.coordinator.options.advertisedHost}:${this.options.port}/${randomBytes(4).toString('hex')}`;
+    for (let i = 0; i < WORKER_IDS; i++) {
+      const id = (first + i) % WORKER_IDS;
+      const name = `dtx-worker-${id}`;
+      if (!(await this.store.acquireTaskLock(name, owner, WORKER_LEASE_MS))) continue;
+      this.coordinator.useIdWorker(new IdWorker({ workerId: id }));
+      this.logger.info(
+        { workerId: id },
+        'worker id leased from the shared store (set server.workerId to fix one)',
+      );
+      this.leaseTimer = setInterval(() => {
+        this.store.acquireTaskLock(name, owner, WORKER_LEASE_MS).then(
+          (held) => {
+            if (!held)
+              this.logger.error(
+                { workerId: id },
+                'worker id lease lost to another TC: branch ids may collide; restart this TC',
+              );
+          },
+          (err) => this.logger.warn({ err, workerId: id }, 'could not renew the worker id lease'),
+        );
+      }, WORKER_LEASE_MS / 3);
+      this.leaseTimer.unref();
+      return;
+    }
+    throw new ConfigError(
+      'server.workerId',
+      `every one of the ${WORKER_IDS} worker ids is leased by a live TC on this store; set server.workerId`,
+    );
   }
 
   private startHttp(metrics: PrometheusMetrics): Promise<number> {
@@ -299,6 +342,7 @@ export class TcServer {
     this.stopping ??= (async () => {
       this.logger.info({}, 'dtx TC stopping');
       this.recovery.stop();
+      if (this.leaseTimer) clearInterval(this.leaseTimer);
       await this.remoting.close();
       this.coordinator.stop();
       await this.store.close();

@@ -428,6 +428,30 @@ export function describeSqlStoreCases(dialect: SqlStoreDialect, setup: () => Sql
         );
       });
 
+      it('gives TCs sharing the store distinct worker ids, leased in distributed_lock', async (t) => {
+        await clear();
+        // Both listen on 127.0.0.1 with an ephemeral port: the same address-derived first choice.
+        const tcs = [];
+        for (let i = 0; i < 3; i++) {
+          const store = new SqlStore(options());
+          tcs.push(await startTc(t, { store, locks: new SqlLockManager(store) }));
+        }
+        const workers = [];
+        for (const tc of tcs) {
+          const tm = await Tm.connect(t, tc.port);
+          const xid = await tm.begin();
+          workers.push(Number((BigInt(xid.split(':')[2] as string) >> 53n) & 1023n));
+        }
+        assert.equal(new Set(workers).size, 3, `worker ids ${workers.join(', ')}`);
+        const { rows } = await db.query(
+          "SELECT lock_key FROM distributed_lock WHERE lock_key LIKE 'dtx-worker-%' AND expire > 0",
+        );
+        assert.deepEqual(
+          rows.map((r) => String(r.lock_key).trim()).sort(),
+          workers.map((w) => `dtx-worker-${w}`).sort(),
+        );
+      });
+
       it('two TCs on one store: a commit on one and a rollback on the other decide each transaction once', async (t) => {
         await clear();
         const tc = async () => {

@@ -167,7 +167,7 @@ export class Coordinator {
   private readonly cached: boolean;
   private readonly store: TransactionStore;
   private readonly locks: LockManager;
-  private readonly ids: IdWorker;
+  private ids: IdWorker;
   private readonly logger: Logger;
   private readonly txCounter;
   private readonly txLatency;
@@ -209,6 +209,11 @@ export class Coordinator {
           (this.locks as { acquireSync(b: BranchSession): boolean }).acquireSync(b);
       }
     }
+  }
+
+  /** Replaces the id source (a worker id leased from a shared store); only before requests arrive. */
+  useIdWorker(ids: IdWorker): void {
+    this.ids = ids;
   }
 
   /** Stops driving phase two (shutdown). */
