@@ -41,6 +41,13 @@ export interface ClientOptions extends SessionOptions {
   tls: tls.ConnectionOptions | null;
   /** @default 1000 */
   cronPeriodMs: number;
+  /** Local address outgoing connections bind to (a multi-homed host); the system's choice when null. @default null */
+  localAddress: string | null;
+  /**
+   * Local port outgoing connections bind to (a firewall that expects one); ephemeral when null.
+   * Only one connection at a time can hold it. @default null
+   */
+  localPort: number | null;
 }
 
 /** Defaults of ClientOptions. */
@@ -54,6 +61,8 @@ export const DEFAULT_CLIENT_OPTIONS: Readonly<ClientOptions> = Object.freeze({
   reconnect: true,
   tls: null,
   cronPeriodMs: 1000,
+  localAddress: null,
+  localPort: null,
 });
 
 /** Merges and validates client options, naming the bad key. */
@@ -79,6 +88,12 @@ export function parseClientOptions(input?: Partial<ClientOptions>): ClientOption
       tls: (v: unknown) => v as tls.ConnectionOptions | null,
       cronPeriodMs: positiveMs(),
       maxBatchMessages: integerIn(1, 0x7fff),
+      localAddress: (v: unknown, key: string) => {
+        if (v !== null && (typeof v !== 'string' || net.isIP(v) === 0))
+          throw new ConfigError(key, `${key} must be an IP address or null, got ${JSON.stringify(v)}`);
+        return v as string | null;
+      },
+      localPort: (v: unknown, key: string) => (v === null ? null : integerIn(1, 65535)(v, key)),
     },
     'client',
   );
@@ -308,14 +323,18 @@ export class Client {
     const timeoutMs = this.options.dialTimeoutMs;
     return new Promise((resolve, reject) => {
       const tlsOptions = this.options.tls;
+      const local: { localAddress?: string; localPort?: number } = {};
+      if (this.options.localAddress !== null) local.localAddress = this.options.localAddress;
+      if (this.options.localPort !== null) local.localPort = this.options.localPort;
       const socket = tlsOptions
         ? tls.connect({
             ...tlsOptions,
+            ...local,
             host,
             port,
             servername: tlsOptions.servername ?? (net.isIP(host) ? undefined : host),
           })
-        : net.connect({ host, port });
+        : net.connect({ host, port, ...local });
       const connectEvent = tlsOptions ? 'secureConnect' : 'connect';
       const timer = setTimeout(() => {
         socket.destroy();

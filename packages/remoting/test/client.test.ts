@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
-import { ConnectionError } from '@dtx/core';
+import { ConfigError, ConnectionError } from '@dtx/core';
 import { FaultProxy } from '../../testing/src/index.js';
 import { Client, Server, type Session } from '../src/index.js';
 import {
@@ -151,6 +151,39 @@ describe('dial failures', () => {
     await until(() => /DIAL_TIMEOUT/.test(client.status()[0]?.lastError ?? ''), 'a timed-out attempt');
     const err = await failsWith(client.waitReady(50), 'NOT_CONNECTED');
     assert.match(err.message, new RegExp(`${address}.*DIAL_TIMEOUT`));
+  });
+
+  it('refuses a connection to itself with SELF_CONNECT (TCP simultaneous open)', async (t) => {
+    // Dialing a port nobody listens on from that same port makes Linux connect the socket to
+    // itself: the case Getty checks for, forced here with localPort.
+    const port = await freePort();
+    const address = `${HOST}:${port}`;
+    const client = new Client({
+      ...TEST_CLIENT_OPTIONS,
+      addresses: [address],
+      localAddress: HOST,
+      localPort: port,
+    });
+    t.after(() => client.close());
+    await failsWith(client.connectSocket(address), 'SELF_CONNECT');
+    // The socket is closed: the port is free again for a listener.
+    const probe = net.createServer();
+    await new Promise<void>((resolve, reject) => {
+      probe.once('error', reject);
+      probe.listen(port, HOST, resolve);
+    });
+    probe.close();
+  });
+
+  it('names localAddress and localPort in a ConfigError when they are not an address or a port', () => {
+    assert.throws(
+      () => new Client({ ...TEST_CLIENT_OPTIONS, addresses: [`${HOST}:1`], localAddress: 'not-an-ip' }),
+      (err: Error) => err instanceof ConfigError && /client\.localAddress/.test(err.message),
+    );
+    assert.throws(
+      () => new Client({ ...TEST_CLIENT_OPTIONS, addresses: [`${HOST}:1`], localPort: 70000 }),
+      (err: Error) => err instanceof ConfigError && /client\.localPort/.test(err.message),
+    );
   });
 
   it('waitReady fails with NOT_CONNECTED naming every address when nothing listens', async (t) => {
