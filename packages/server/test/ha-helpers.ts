@@ -1,84 +1,16 @@
 /**
- * Pieces of the high-availability suite (ha.test.ts): a throwaway PostgreSQL database, Seata's
- * schema applied by the CLI, `dtx server` processes sharing that database, and a client that
- * keeps one connection to every TC of the cluster and routes by the XID's address, falling back
- * to another TC when the owner's connection is gone. Not a test file.
+ * Pieces of the high-availability suite (ha.test.ts): the `dtx` CLI run to completion, `dtx
+ * server` processes sharing one store (ha-stores.ts makes it), and a client that keeps one
+ * connection to every TC of the cluster and routes by the XID's address, falling back to another
+ * TC when the owner's connection is gone. Not a test file.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { xidAddress } from '@dtx/core';
 import type { SingleMessage } from '@dtx/protocol';
 import { DTX_CLI, type DtxServerProcess, spawnDtxServer } from '@dtx/testing';
-import { createPostgresDialect, type SqlDialect } from '../src/index.js';
 import { HOST, WAIT_MS, within } from './helpers.js';
-
-const env = process.env;
-/** PostgreSQL from PGHOST, PGPORT, PGUSER, PGPASSWORD (trust auth on loopback by default). */
-export const PG = {
-  host: env.PGHOST ?? '127.0.0.1',
-  port: Number(env.PGPORT ?? 5432),
-  user: env.PGUSER ?? 'postgres',
-  password: env.PGPASSWORD ?? '',
-};
-
-/** A pool on `database` (the maintenance database `postgres` for CREATE/DROP DATABASE). */
-export function pgPool(database: string, poolSize = 2): SqlDialect {
-  return createPostgresDialect({
-    ...PG,
-    database,
-    poolSize,
-    driver: { connectionTimeoutMillis: 3000 },
-  });
-}
-
-/** Null when PostgreSQL answers, else why not. */
-export async function pgUnreachable(): Promise<string | null> {
-  const db = pgPool('postgres', 1);
-  try {
-    await db.query('SELECT 1');
-    return null;
-  } catch (err) {
-    return `${PG.user}@${PG.host}:${PG.port}: ${(err as Error).message}`;
-  } finally {
-    await db.end().catch(() => {});
-  }
-}
-
-/** The URL `dtx server --db-url` takes for `database`. */
-export function pgUrl(database: string): string {
-  const auth = PG.password
-    ? `${encodeURIComponent(PG.user)}:${encodeURIComponent(PG.password)}`
-    : encodeURIComponent(PG.user);
-  return `postgres://${auth}@${PG.host}:${PG.port}/${database}`;
-}
-
-/** Creates an empty database `dtx_ha_<random>` and returns its name. */
-export async function createDatabase(): Promise<string> {
-  const name = `dtx_ha_${randomBytes(5).toString('hex')}`;
-  const admin = pgPool('postgres', 1);
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  return name;
-}
-
-/** Drops `name`, closing whatever connections a killed TC left behind. */
-export async function dropDatabase(name: string): Promise<void> {
-  const admin = pgPool('postgres', 1);
-  try {
-    await admin.query(
-      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
-      [name],
-    );
-    await admin.query(`DROP DATABASE IF EXISTS ${name}`);
-  } finally {
-    await admin.end();
-  }
-}
 
 /** Runs the `dtx` CLI to completion; fails with its output unless it exits 0. */
 export async function runCli(args: string[], timeoutMs = WAIT_MS * 2): Promise<string> {
@@ -103,40 +35,30 @@ export async function runCli(args: string[], timeoutMs = WAIT_MS * 2): Promise<s
   return out;
 }
 
-/** One `dtx server` of the cluster; `address` is the prefix of its XIDs and its distributed_lock value. */
+/** One `dtx server` of the cluster; `address` is the prefix of its XIDs and its task lock value. */
 export interface ClusterTc extends DtxServerProcess {
   /** Its index in the cluster (0, 1, 2). */
   index: number;
 }
 
 /**
- * Spawns `dtx server` on the shared database with the YAML `config` and a worker id of its own
- * (TCs sharing a store must not draw the same branch ids), and waits (up to 2 × WAIT_MS) for its
- * "listening" line. The caller kills it (`tc.kill()`: SIGKILL, then waits until it is gone).
+ * Spawns `dtx server` on the shared store (`storeArgs`, from HaStore.create()) with the YAML
+ * `config` and a worker id of its own (TCs sharing a store must not draw the same branch ids),
+ * and waits (up to 2 × WAIT_MS) for its "listening" line. The caller kills it (`tc.kill()`:
+ * SIGKILL, then waits until it is gone).
  */
 export async function spawnClusterTc(
   index: number,
   port: number,
   metricsPort: number,
-  database: string,
+  storeArgs: readonly string[],
   config: string,
 ): Promise<ClusterTc> {
   const tc = await spawnDtxServer({
     host: HOST,
     port,
     metricsPort,
-    args: [
-      '--store',
-      'db',
-      '--db-type',
-      'postgres',
-      '--db-url',
-      pgUrl(database),
-      '--config',
-      config,
-      '--worker-id',
-      String(index + 1),
-    ],
+    args: [...storeArgs, '--config', config, '--worker-id', String(index + 1)],
     name: `dtx server ${index}`,
     startTimeoutMs: WAIT_MS * 2,
   });

@@ -340,7 +340,7 @@ export function describeSqlStoreCases(dialect: SqlStoreDialect, setup: () => Sql
           const s = make();
           await s.open();
           const before = { ...s.stats };
-          const lazy: Array<Promise<void>> = [];
+          const lazy: Array<Promise<unknown>> = [];
           const tx = async () => {
             const g = global();
             const [b1, b2] = [branch(g, 1n), branch(g, 2n)];

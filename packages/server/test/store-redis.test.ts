@@ -462,7 +462,7 @@ if (unreachable !== null) {
     test('pipelines: 1000 concurrent transactions go out in a few round trips, in call order', async () => {
       const p = newPrefix();
       const store = await opened(p, { maxBatchOps: 512 });
-      const writes: Array<Promise<void>> = [];
+      const writes: Array<Promise<unknown>> = [];
       const kept: GlobalSession[] = [];
       for (let i = 0; i < 1000; i++) {
         const g = global({ beginTime: 1_700_000_000_000 + i });
