@@ -78,6 +78,13 @@ export interface DtxServerProcess {
 }
 
 /**
+ * Node flags the `dtx` executable runs with (its shebang, and `npm start`): 8 MB semi-spaces
+ * instead of 16. The TC's garbage dies young, so a smaller young generation costs no throughput
+ * and keeps ≈15–20 MB of RSS.
+ */
+export const TC_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
+
+/**
  * Spawns `node packages/cli/dist/main.js server --host <host> --port <port> --metrics-port
  * <metricsPort> --log-level <logLevel> ...args` and resolves once its output says "listening".
  * Fails, SIGKILLing the process, if it exits first or is not listening within `startTimeoutMs`.
@@ -89,6 +96,7 @@ export async function spawnDtxServer(options: DtxServerOptions): Promise<DtxServ
   const child = spawn(
     process.execPath,
     [
+      ...TC_NODE_FLAGS,
       DTX_CLI,
       'server',
       '--host',
