@@ -185,7 +185,9 @@ export class ByteWriter {
 
   /** Writes a UTF-8 string's bytes at the current offset, returning how many were written. */
   private utf8(s: string, maxBytes: number, field: string): number {
-    const byteLength = Buffer.byteLength(s, 'utf8');
+    // One pass: room for the worst case (3 bytes per UTF-16 unit), then write and count.
+    this.ensure(s.length * 3);
+    const byteLength = this.buf.write(s, this.offset, 'utf8');
     if (byteLength > maxBytes) {
       throw new ProtocolError(
         'INVALID_MESSAGE',
@@ -197,8 +199,6 @@ export class ByteWriter {
         },
       );
     }
-    this.ensure(byteLength);
-    this.buf.write(s, this.offset, 'utf8');
     this.offset += byteLength;
     return byteLength;
   }

@@ -56,6 +56,26 @@ function isHeartbeat(frameType: number): boolean {
 
 /** Encodes one frame. */
 export function encodeFrame(msg: RpcMessage, options: FrameOptions = {}): Buffer {
+  const w = new ByteWriter(msg.body ? 256 : 32);
+  encodeFrameInto(w, msg, options);
+  return w.result();
+}
+
+/**
+ * Encodes one frame at `w.offset`, so that many frames can share one buffer (a session's
+ * outbound batch). On a throw, `w.offset` is back where it was. Returns the frame's length.
+ */
+export function encodeFrameInto(w: ByteWriter, msg: RpcMessage, options: FrameOptions = {}): number {
+  const start = w.offset;
+  try {
+    return writeFrame(w, start, msg, options);
+  } catch (err) {
+    w.offset = start;
+    throw err;
+  }
+}
+
+function writeFrame(w: ByteWriter, start: number, msg: RpcMessage, options: FrameOptions): number {
   const codec = msg.codec ?? Codec.SEATA;
   const compressor = msg.compressor ?? Compressor.NONE;
   const max = options.maxFrameLength ?? MAX_FRAME_LENGTH;
@@ -71,7 +91,6 @@ export function encodeFrame(msg: RpcMessage, options: FrameOptions = {}): Buffer
       frameType: msg.frameType,
     });
   }
-  const w = new ByteWriter(msg.body ? 256 : 32);
   w.u16(MAGIC);
   w.u8(PROTOCOL_VERSION);
   w.i32(0); // fullLength, patched below
@@ -87,7 +106,7 @@ export function encodeFrame(msg: RpcMessage, options: FrameOptions = {}): Buffer
       else w.s16(value, 'headMap.value');
     }
   }
-  const headLength = w.offset;
+  const headLength = w.offset - start;
   if (headLength > 0x7fff) {
     throw new ProtocolError(
       'INVALID_MESSAGE',
@@ -116,16 +135,16 @@ export function encodeFrame(msg: RpcMessage, options: FrameOptions = {}): Buffer
       w.bytes(compress(compressor, inner.result()));
     }
   }
-  const out = w.result();
-  if (out.length > max) {
-    throw new ProtocolError('FRAME_TOO_LARGE', `frame of ${out.length} bytes exceeds the ${max}-byte limit`, {
-      fullLength: out.length,
+  const length = w.offset - start;
+  if (length > max) {
+    throw new ProtocolError('FRAME_TOO_LARGE', `frame of ${length} bytes exceeds the ${max}-byte limit`, {
+      fullLength: length,
       maxFrameLength: max,
     });
   }
-  out.writeInt32BE(out.length, 3);
-  out.writeInt16BE(headLength, 7);
-  return out;
+  w.buf.writeInt32BE(length, start + 3);
+  w.buf.writeInt16BE(headLength, start + 7);
+  return length;
 }
 
 /** Reads a head map from `buf[start, end)`. */

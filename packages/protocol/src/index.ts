@@ -3,6 +3,7 @@
  */
 
 export { type CodecOptions, decodeBody, encodeBody } from './body-codec.js';
+export { ByteWriter } from './byte-io.js';
 export { compress, decompress, isCompressorSupported } from './compressor.js';
 export {
   BranchStatus,
@@ -29,7 +30,14 @@ export {
   isVersionAtLeast,
   type TransactionExceptionCode,
 } from './exception-code.js';
-export { decodeFrame, encodeFrame, type FrameOptions, type HeadMap, type RpcMessage } from './frame.js';
+export {
+  decodeFrame,
+  encodeFrame,
+  encodeFrameInto,
+  type FrameOptions,
+  type HeadMap,
+  type RpcMessage,
+} from './frame.js';
 export { FrameDecoder } from './frame-decoder.js';
 export type {
   BatchResultMessage,

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import {
   BranchStatus,
   BranchType,
+  ByteWriter,
   Codec,
   Compressor,
   decodeBody,
@@ -17,10 +18,12 @@ import {
   type ExceptionCodeDialect,
   encodeBody,
   encodeFrame,
+  encodeFrameInto,
   FrameType,
   GlobalStatus,
   type HeadMap,
   type Message,
+  ProtocolError,
   ResultCode,
   type RpcMessage,
   type SingleMessage,
@@ -343,6 +346,35 @@ describe('properties', () => {
         assert.equal(encodeFrame(decodeFrame(bytes)).toString('hex'), bytes.toString('hex'));
       }),
       { numRuns: RUNS },
+    );
+  });
+
+  it('frames encoded back to back into one growing buffer decode to the same messages', () => {
+    fc.assert(
+      fc.property(fc.array(anyFrame, { minLength: 1, maxLength: 8 }), (frames) => {
+        const w = new ByteWriter(16); // far too small: every frame makes it grow
+        for (const f of frames) encodeFrameInto(w, f);
+        assert.deepStrictEqual(decodeChunks([w.result()]), frames.map(frameNormal));
+      }),
+      { numRuns: Math.ceil(RUNS / 2) },
+    );
+  });
+
+  it('a frame that fails to encode leaves the shared buffer as it was', () => {
+    fc.assert(
+      fc.property(anyFrame, anyFrame, (first, second) => {
+        const w = new ByteWriter(64);
+        const length = encodeFrameInto(w, first);
+        assert.equal(w.offset, length);
+        // A limit below the second frame's size (every frame has at least its 16-byte head).
+        assert.throws(
+          () => encodeFrameInto(w, second, { maxFrameLength: 15 }),
+          (err: Error) => err instanceof ProtocolError && err.code === 'FRAME_TOO_LARGE',
+        );
+        assert.equal(w.offset, length);
+        assert.deepStrictEqual(decodeChunks([w.result()]), [frameNormal(first)]);
+      }),
+      { numRuns: Math.ceil(RUNS / 2) },
     );
   });
 

@@ -7,8 +7,9 @@
 import type { Duplex } from 'node:stream';
 import { BackPressureError, Channels, ConnectionError, LimitError, publish, TimeoutError } from '@dtx/core';
 import {
+  ByteWriter,
   dialectForVersion,
-  encodeFrame,
+  encodeFrameInto,
   FrameDecoder,
   FrameType,
   isVersionAtLeast,
@@ -55,6 +56,9 @@ interface Pending {
 /** Queued bytes past which a send flushes at once instead of waiting for the end of the turn. */
 const EAGER_FLUSH_BYTES = 4 * 1024;
 
+/** First size of a turn's outbound buffer: room for an eager flush's worth and the frame that tips it. */
+const OUT_BUFFER_BYTES = 8 * 1024;
+
 /** How often request deadlines are checked (Seata scans every 3 s; a finer tick keeps short timeouts honest). */
 const TIMEOUT_TICK_MS = 20;
 
@@ -90,7 +94,8 @@ export class Session {
   private timeoutTimer: NodeJS.Timeout | null = null;
   /** Outer id of a MergedWarpMessage -> the ids of the requests inside, in order. */
   private readonly merged = new Map<number, number[]>();
-  private out: Buffer[] = [];
+  /** Frames of this turn, encoded back to back; handed to the socket whole at flush. */
+  private out = new ByteWriter(OUT_BUFFER_BYTES);
   private outBytes = 0;
   private flushScheduled = false;
   private batch: Queued[] = [];
@@ -181,16 +186,16 @@ export class Session {
         cause: this.closeReason ?? undefined,
       });
     }
-    const frame = encodeFrame(rpc, this.codecOptions);
+    const length = encodeFrameInto(this.out, rpc, this.codecOptions);
     const outbound = this.outBytes + this.socket.writableLength;
-    if (outbound + frame.length > this.options.outboundMaxBytes) {
+    if (outbound + length > this.options.outboundMaxBytes) {
+      this.out.offset -= length;
       throw new BackPressureError(
         `outbound queue to ${this.remoteAddress} holds ${outbound} bytes, over the ${this.options.outboundMaxBytes}-byte limit`,
         { details: { outbound, limit: this.options.outboundMaxBytes } },
       );
     }
-    this.out.push(frame);
-    this.outBytes += frame.length;
+    this.outBytes += length;
     if (this.outBytes >= EAGER_FLUSH_BYTES) {
       // A large turn goes out in pieces: the peer starts on the first while this side is still
       // producing the rest, instead of both sides taking turns with one big convoy of frames.
@@ -203,9 +208,11 @@ export class Session {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.out.length === 0 || this.closed) return;
-    const data = this.out.length === 1 ? (this.out[0] as Buffer) : Buffer.concat(this.out, this.outBytes);
-    this.out = [];
+    if (this.outBytes === 0 || this.closed) return;
+    // The socket keeps the written bytes until they reach the kernel: the next frames go into a
+    // fresh buffer (one allocation per write, not per frame, and no copy to join them).
+    const data = this.out.result();
+    this.out = new ByteWriter(OUT_BUFFER_BYTES);
     this.outBytes = 0;
     this.lastWriteAt = Date.now();
     const ok = this.socket.write(data, this.afterWrite);
@@ -257,9 +264,19 @@ export class Session {
    * Sends a SYNC request and resolves with its response. Fails with TimeoutError after the
    * timeout and with ConnectionError if the session closes first.
    */
-  async request(msg: SingleMessage, options: RequestOptions = {}): Promise<SingleMessage> {
+  request(msg: SingleMessage, options: RequestOptions = {}): Promise<SingleMessage> {
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
-    if (this.outboundBytes >= this.options.outboundHighWaterMark) await this.waitForDrain(timeoutMs);
+    // Not an async function: the common case (room in the outbound queue) costs one promise.
+    if (this.outboundBytes >= this.options.outboundHighWaterMark)
+      return this.waitForDrain(timeoutMs).then(() => this.sendRequest(msg, timeoutMs));
+    try {
+      return this.sendRequest(msg, timeoutMs);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private sendRequest(msg: SingleMessage, timeoutMs: number): Promise<SingleMessage> {
     if (this.closed) {
       throw new ConnectionError('CONNECTION_CLOSED', `session to ${this.remoteAddress} is closed`, {
         cause: this.closeReason ?? undefined,
