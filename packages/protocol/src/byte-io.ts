@@ -7,6 +7,8 @@ import { isUtf8 } from 'node:buffer';
 import { ProtocolError } from './errors.js';
 
 const INT16_MAX = 0x7fff;
+/** Strings up to this many bytes are first scanned for pure ASCII (see ByteReader.utf8). */
+const ASCII_SCAN_MAX = 256;
 const INT32_MAX = 0x7fffffff;
 
 /** Reads primitives from `buf[start, end)`. */
@@ -80,9 +82,16 @@ export class ByteReader {
   utf8(length: number, field: string): string {
     this.need(length, field);
     const start = this.offset;
-    this.offset += length;
-    const bytes = this.buf.subarray(start, this.offset);
-    // ASCII-only strings (ids, names) are the common case and need no validation pass.
+    const end = start + length;
+    this.offset = end;
+    // ASCII-only strings (ids, names) are the common case: one scan, no slice, no validation.
+    if (length <= ASCII_SCAN_MAX) {
+      const buf = this.buf;
+      let i = start;
+      while (i < end && (buf[i] as number) < 0x80) i++;
+      if (i === end) return buf.toString('latin1', start, end);
+    }
+    const bytes = this.buf.subarray(start, end);
     if (!isUtf8(bytes)) {
       throw new ProtocolError('INVALID_UTF8', `${field} is not valid UTF-8`, {
         field,
@@ -186,8 +195,9 @@ export class ByteWriter {
   /** Writes a UTF-8 string's bytes at the current offset, returning how many were written. */
   private utf8(s: string, maxBytes: number, field: string): number {
     // One pass: room for the worst case (3 bytes per UTF-16 unit), then write and count.
-    this.ensure(s.length * 3);
-    const byteLength = this.buf.write(s, this.offset, 'utf8');
+    const byteLength = Buffer.byteLength(s, 'utf8');
+    this.ensure(byteLength);
+    this.buf.write(s, this.offset, 'utf8');
     if (byteLength > maxBytes) {
       throw new ProtocolError(
         'INVALID_MESSAGE',
