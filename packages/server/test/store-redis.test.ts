@@ -24,6 +24,7 @@ import {
 } from '../src/store/redis/redis-store.js';
 import { applyOp } from '../src/store/session-codec.js';
 import type { StoreOp } from '../src/store/transaction-store.js';
+import { startTc, Tm } from './helpers.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const RUN_PREFIX = `dtx_t_${randomBytes(6).toString('hex')}:`;
@@ -238,6 +239,22 @@ if (unreachable !== null) {
       const store = new RedisStore();
       assert.equal(store.kind, 'redis');
       assert.equal(store.shared, true);
+    });
+
+    test('TCs sharing it lease distinct worker ids, each held under its lease key', async (t) => {
+      const p = newPrefix();
+      // All listen on 127.0.0.1 with an ephemeral port: the same address-derived first choice.
+      const workers: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const store = newStore(p);
+        const tc = await startTc(t, { store, locks: new RedisLockManager(store) });
+        const tm = await Tm.connect(t, tc.port);
+        const xid = await tm.begin();
+        workers.push(Number((BigInt(xid.split(':')[2] as string) >> 53n) & 1023n));
+      }
+      assert.equal(new Set(workers).size, 3, `worker ids ${workers.join(', ')}`);
+      const leased = (await keysOf(`${p}dtx-worker-`)).map((k) => k.slice(p.length)).sort();
+      assert.deepEqual(leased, workers.map((w) => `dtx-worker-${w}`).sort());
     });
 
     test('every change survives reopening from a new instance', async () => {
