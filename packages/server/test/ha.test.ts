@@ -32,7 +32,7 @@ import {
   spawnClusterTc,
 } from './ha-helpers.js';
 import { type GlobalRow, type HaStore, postgresStore, redisStore } from './ha-stores.js';
-import { COMMIT_DECIDED, freePort, HOST, ROLLBACK_DECIDED, sleep, statusText, within } from './helpers.js';
+import { decisionOf, freePort, HOST, sleep, statusText, within } from './helpers.js';
 
 const S = GlobalStatus;
 
@@ -516,14 +516,7 @@ function haScenario(store: HaStore): void {
           problems.push(`${where}: both committed and rolled back`);
           continue;
         }
-        const told =
-          x.answer === null || x.answer === S.Finished
-            ? null
-            : COMMIT_DECIDED.includes(x.answer)
-              ? 'commit'
-              : ROLLBACK_DECIDED.includes(x.answer)
-                ? 'rollback'
-                : 'other';
+        const told = x.answer === null || x.answer === S.Finished ? null : decisionOf(x.answer);
         if (told === 'other') {
           problems.push(`${where}: unexpected answer`);
           continue;

@@ -258,3 +258,10 @@ export const ROLLBACK_DECIDED: number[] = [
   S.TimeoutRollbackRetrying,
   S.TimeoutRollbacked,
 ];
+
+/** Which decision a GlobalStatus answer reports: 'other' for a status that is neither. */
+export function decisionOf(status: number): 'commit' | 'rollback' | 'other' {
+  if (COMMIT_DECIDED.includes(status)) return 'commit';
+  if (ROLLBACK_DECIDED.includes(status)) return 'rollback';
+  return 'other';
+}

@@ -25,9 +25,8 @@ import {
 import {
   AT_RESOURCE,
   assertTxFailure,
-  COMMIT_DECIDED,
   connectRm,
-  ROLLBACK_DECIDED,
+  decisionOf,
   startTc,
   statusText,
   Tm,
@@ -476,8 +475,6 @@ export function describeSqlStoreCases(dialect: SqlStoreDialect, setup: () => Sql
           }),
         );
         await until(async () => (await count('global_table')) === 0, 'every transaction finished');
-        const side = (status: number) =>
-          COMMIT_DECIDED.includes(status) ? 'commit' : ROLLBACK_DECIDED.includes(status) ? 'rollback' : null;
         for (const { xid, commit, rollback } of answers) {
           const id = branches.get(xid);
           const calls = [...rmA.calls, ...rmB.calls].filter((c) => c.branchId === id);
@@ -491,8 +488,8 @@ export function describeSqlStoreCases(dialect: SqlStoreDialect, setup: () => Sql
           const decided = commits > 0 ? 'commit' : 'rollback';
           // The losing request answers the winner's status (or Finished once it is gone).
           for (const answered of [commit, rollback]) {
-            const s = side(answered);
-            if (s !== null)
+            const s = decisionOf(answered);
+            if (s !== 'other')
               assert.equal(s, decided, `${xid}: answered ${statusText(answered)}, decided ${decided}`);
             else assert.equal(answered, GlobalStatus.Finished);
           }

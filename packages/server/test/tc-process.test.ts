@@ -15,11 +15,10 @@ import { BranchType, GlobalStatus } from '@dtx/protocol';
 import { FAST_RECOVERY_ENV, type FakeRm, WirePeer } from '@dtx/testing';
 import {
   adminGet,
-  COMMIT_DECIDED,
   connectRm,
+  decisionOf,
   freePort,
   HOST,
-  ROLLBACK_DECIDED,
   sleep,
   spawnTc,
   statusText,
@@ -121,14 +120,7 @@ function checkOutcome(tx: Tx, rms: FakeRm[]): void {
   const rolledBack = calls.some((c) => c.kind === 'rollback');
   const where = `${tx.xid} (decision ${tx.decision}, sent ${tx.sent}, acked ${tx.acked === null ? '-' : statusText(tx.acked)})`;
   assert.ok(!(committed && rolledBack), `${where}: both committed and rolled back`);
-  const decided =
-    tx.acked === null
-      ? null
-      : COMMIT_DECIDED.includes(tx.acked)
-        ? 'commit'
-        : ROLLBACK_DECIDED.includes(tx.acked)
-          ? 'rollback'
-          : 'other';
+  const decided = tx.acked === null ? null : decisionOf(tx.acked);
   assert.notEqual(decided, 'other', `${where}: unexpected answer`);
   const expected = decided ?? (tx.sent ? (committed ? 'commit' : 'rollback') : 'rollback');
   for (const { rm, branchId } of tx.branches) {
