@@ -14,6 +14,9 @@
  *   branch, and ids are never reused), but the planner still refuses to put such an operation
  *   into the batch and starts the next batch with it, so the store stays correct for any caller.
  * Deleting a global row also deletes its branch rows (a saga ends with its branches attached).
+ * A compare-and-set status change (globalUpdate with `expect`) is its own conditional UPDATE,
+ * and is alone with its row in a batch: nothing else about that global row joins the batch
+ * before or after it, so its condition reads the row as earlier batches left it.
  *
  * The plan then writes each row with exactly one statement, so the statements of a batch touch
  * disjoint rows: PostgreSQL runs them as one statement of data-modifying CTEs (which share one
