@@ -1,8 +1,9 @@
 /**
  * RPC round trips over loopback between two processes: @dtx/remoting request/response with 1,
- * 64 and 512 requests in flight on one session and on 8 sessions, and beside it, in the same
+ * 64 and 512 requests in flight on one session and on 8 sessions, through both request APIs
+ * (`request()`, a promise per request, and `call()`, a callback), and beside them, in the same
  * run, a raw framed TCP echo of the same frame size (the physical limit). Reports round trips
- * per second, p50/p99 latency, and the ratio to the echo.
+ * per second, p50/p99 latency, and the ratios to the echo. `BENCH_CASES=512x1,64x8` picks rows.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import net from 'node:net';
@@ -47,7 +48,10 @@ interface Result {
   p99: number;
 }
 
-async function runDtx(port: number, inFlight: number, sessions: number): Promise<Result> {
+/** `promise`: `await client.request()`; `callback`: `client.call()` (no promise per request). */
+type Api = 'promise' | 'callback';
+
+async function runDtx(port: number, inFlight: number, sessions: number, api: Api): Promise<Result> {
   const clients = Array.from({ length: sessions }, () => new Client({ addresses: [`127.0.0.1:${port}`] }));
   for (const c of clients) c.start();
   await Promise.all(clients.map((c) => c.waitReady(5000)));
@@ -62,11 +66,29 @@ async function runDtx(port: number, inFlight: number, sessions: number): Promise
       done++;
     }
   };
-  // warm-up
-  const warm = setTimeout(() => {}, 0);
-  clearTimeout(warm);
+  const callbackWorker = (client: Client) =>
+    new Promise<void>((resolve, reject) => {
+      let t0 = process.hrtime.bigint();
+      const next = (err: Error | null): void => {
+        if (err) {
+          reject(err);
+          return;
+        }
+        lat.add(Number(process.hrtime.bigint() - t0) / 1000);
+        done++;
+        if (stop) {
+          resolve();
+          return;
+        }
+        t0 = process.hrtime.bigint();
+        client.call(request, next);
+      };
+      client.call(request, next);
+    });
   const start = Date.now();
-  const workers = Array.from({ length: inFlight }, (_, i) => worker(clients[i % sessions] as Client));
+  const workers = Array.from({ length: inFlight }, (_, i) =>
+    (api === 'promise' ? worker : callbackWorker)(clients[i % sessions] as Client),
+  );
   await new Promise((r) => setTimeout(r, DURATION_MS));
   stop = true;
   const elapsed = (Date.now() - start) / 1000;
@@ -142,39 +164,61 @@ async function runEcho(port: number, inFlight: number, sessions: number): Promis
 
 export async function runRpcBench(): Promise<void> {
   console.log(`\n## RPC over loopback, 2 processes (frame ${frame.length} B, ${DURATION_MS} ms per row)`);
-  const widths = [10, 9, 13, 10, 10, 13, 10, 10, 8];
+  const widths = [10, 9, 13, 8, 8, 13, 8, 8, 13, 8, 8, 8, 8];
   console.log(
     row(
-      ['in flight', 'sessions', 'dtx rt/s', 'p50 us', 'p99 us', 'echo rt/s', 'p50 us', 'p99 us', 'ratio'],
+      [
+        'in flight',
+        'sessions',
+        'promise rt/s',
+        'p50 us',
+        'p99 us',
+        'callback rt/s',
+        'p50 us',
+        'p99 us',
+        'echo rt/s',
+        'p50 us',
+        'p99 us',
+        'ratio',
+        'ratio cb',
+      ],
       widths,
     ),
   );
+  const cases = (process.env.BENCH_CASES ?? '1x1,64x1,512x1,1x8,64x8,512x8').split(',').map((c) => {
+    const [inFlight, sessions] = c.split('x').map(Number);
+    return { inFlight: inFlight as number, sessions: sessions as number };
+  });
   const dtx = await startServer('dtx');
   const echo = await startServer('echo');
   try {
-    await runDtx(dtx.port, 64, 1); // warm both sides' JIT
+    await runDtx(dtx.port, 64, 1, 'promise'); // warm both sides' JIT
+    await runDtx(dtx.port, 64, 1, 'callback');
     await runEcho(echo.port, 64, 1);
-    for (const sessions of [1, 8]) {
-      for (const inFlight of [1, 64, 512]) {
-        const d = await runDtx(dtx.port, inFlight, sessions);
-        const e = await runEcho(echo.port, inFlight, sessions);
-        console.log(
-          row(
-            [
-              inFlight,
-              sessions,
-              fmt(d.rps),
-              fmt(d.p50),
-              fmt(d.p99),
-              fmt(e.rps),
-              fmt(e.p50),
-              fmt(e.p99),
-              (d.rps / e.rps).toFixed(2),
-            ],
-            widths,
-          ),
-        );
-      }
+    for (const { inFlight, sessions } of cases) {
+      const d = await runDtx(dtx.port, inFlight, sessions, 'promise');
+      const c = await runDtx(dtx.port, inFlight, sessions, 'callback');
+      const e = await runEcho(echo.port, inFlight, sessions);
+      console.log(
+        row(
+          [
+            inFlight,
+            sessions,
+            fmt(d.rps),
+            fmt(d.p50),
+            fmt(d.p99),
+            fmt(c.rps),
+            fmt(c.p50),
+            fmt(c.p99),
+            fmt(e.rps),
+            fmt(e.p50),
+            fmt(e.p99),
+            (d.rps / e.rps).toFixed(2),
+            (c.rps / e.rps).toFixed(2),
+          ],
+          widths,
+        ),
+      );
     }
   } finally {
     dtx.child.kill('SIGTERM');

@@ -43,7 +43,11 @@ const channelByName = new Map<ChannelName, Channel>(
   Object.values(Channels).map((name) => [name, diagnosticsChannel.channel(name)]),
 );
 
-function channelOf(name: ChannelName): Channel {
+/**
+ * The channel object itself, for a per-frame path: keep it in a constant and test
+ * `channel.hasSubscribers` before building the payload (no lookup, no closure).
+ */
+export function channelOf(name: ChannelName): Channel {
   const channel = channelByName.get(name);
   if (channel === undefined) throw new TypeError(`unknown dtx channel ${JSON.stringify(name)}`);
   return channel;

@@ -12,7 +12,7 @@ export {
 } from './address.js';
 export { ConfigSource, type ConfigSourceInput } from './config.js';
 export { KNOWN_CONFIG_KEYS } from './config-keys.js';
-export { type ChannelName, Channels, hasSubscribers, publish } from './diagnostics.js';
+export { type ChannelName, Channels, channelOf, hasSubscribers, publish } from './diagnostics.js';
 export {
   BackPressureError,
   ConfigError,

@@ -8,13 +8,18 @@ import {
   BranchStatus,
   BranchType,
   GlobalStatus,
-  isMember,
+  memberSet,
   nameOf,
   ResultCode,
   TypeCode,
 } from './constants.js';
 import { ProtocolError } from './errors.js';
-import { type ExceptionCodeDialect, exceptionCodeFromWire, exceptionCodeToWire } from './exception-code.js';
+import {
+  type ExceptionCodeDialect,
+  exceptionCodeFromWire,
+  exceptionCodeToWire,
+  type TransactionExceptionCode,
+} from './exception-code.js';
 import type {
   BranchEndRequestFields,
   BranchEndResponseFields,
@@ -35,7 +40,13 @@ export interface CodecOptions {
   exceptionCodes?: ExceptionCodeDialect;
 }
 
-const DEFAULT_DIALECT: ExceptionCodeDialect = 'v2';
+const CTX_V1: Ctx = Object.freeze({ dialect: 'v1' });
+const CTX_V2: Ctx = Object.freeze({ dialect: 'v2' });
+
+/** One shared context per dialect (the default is v2), not an object per frame. */
+function ctxOf(options: CodecOptions): Ctx {
+  return options.exceptionCodes === 'v1' ? CTX_V1 : CTX_V2;
+}
 /** Seata truncates a failure message before writing it with an int16 length. */
 const MAX_MSG_BYTES = 0x7fff;
 
@@ -46,15 +57,20 @@ interface Ctx {
 // ---------------------------------------------------------------------------------------------
 // enum fields
 
-function readEnum<T extends number>(r: ByteReader, table: Record<string, number>, field: string): T {
+const BRANCH_STATUSES = memberSet(BranchStatus);
+const BRANCH_TYPES = memberSet(BranchType);
+const GLOBAL_STATUSES = memberSet(GlobalStatus);
+const RESULT_CODES = memberSet(ResultCode);
+
+function readEnum<T extends number>(r: ByteReader, members: ReadonlySet<number>, field: string): T {
   const v = r.u8(field);
-  if (!isMember(table, v))
+  if (!members.has(v))
     throw new ProtocolError('INVALID_ENUM', `${field} ${v} is not defined`, { field, value: v });
   return v as T;
 }
 
-function writeEnum(w: ByteWriter, table: Record<string, number>, v: number, field: string): void {
-  if (!isMember(table, v)) {
+function writeEnum(w: ByteWriter, members: ReadonlySet<number>, v: number, field: string): void {
+  if (!members.has(v)) {
     throw new ProtocolError('INVALID_MESSAGE', `${field} ${String(v)} is not defined`, { field, value: v });
   }
   w.u8(v);
@@ -65,17 +81,25 @@ function writeEnum(w: ByteWriter, table: Record<string, number>, v: number, fiel
 
 /** AbstractResultMessageCodec + AbstractTransactionResponseCodec. */
 function writeTxResult(w: ByteWriter, m: TransactionResult, ctx: Ctx): void {
-  writeEnum(w, ResultCode, m.resultCode, 'resultCode');
+  writeEnum(w, RESULT_CODES, m.resultCode, 'resultCode');
   if (m.resultCode === ResultCode.Failed) w.s16(m.msg ? truncateUtf8(m.msg, MAX_MSG_BYTES) : null, 'msg');
   w.u8(exceptionCodeToWire(m.exceptionCode ?? 'Unknown', ctx.dialect));
 }
 
-function readTxResult(r: ByteReader, ctx: Ctx, shortMsg = false): TransactionResult {
-  const resultCode = readEnum<ResultCode>(r, ResultCode, 'resultCode');
-  let msg: string | null = null;
-  if (resultCode === ResultCode.Failed) msg = shortMsg ? r.s8('msg') : r.s16('msg');
-  const exceptionCode = exceptionCodeFromWire(r.u8('exceptionCode'), ctx.dialect);
-  return { resultCode, msg, exceptionCode };
+// The result prefix is read into the caller's locals and every decoder builds its message in
+// one object literal: no intermediate objects and no spreads on the per-frame path.
+
+function readResultCode(r: ByteReader): ResultCode {
+  return readEnum<ResultCode>(r, RESULT_CODES, 'resultCode');
+}
+
+function readFailureMsg(r: ByteReader, resultCode: ResultCode, shortMsg: boolean): string | null {
+  if (resultCode !== ResultCode.Failed) return null;
+  return shortMsg ? r.s8('msg') : r.s16('msg');
+}
+
+function readExceptionCode(r: ByteReader, ctx: Ctx): TransactionExceptionCode {
+  return exceptionCodeFromWire(r.u8('exceptionCode'), ctx.dialect);
 }
 
 function writeGlobalEndRequest(w: ByteWriter, m: GlobalEndRequestFields): void {
@@ -83,22 +107,29 @@ function writeGlobalEndRequest(w: ByteWriter, m: GlobalEndRequestFields): void {
   w.s16(m.extraData, 'extraData');
 }
 
-function readGlobalEndRequest(r: ByteReader): GlobalEndRequestFields {
-  return { xid: r.s16('xid'), extraData: r.s16('extraData') };
+function readGlobalEndRequest<C extends 7 | 9 | 15>(
+  r: ByteReader,
+  typeCode: C,
+): GlobalEndRequestFields & { typeCode: C } {
+  return { typeCode, xid: r.s16('xid'), extraData: r.s16('extraData') };
 }
 
 function writeBranchRegister(w: ByteWriter, m: BranchRegisterFields): void {
   w.s16(m.xid, 'xid');
-  writeEnum(w, BranchType, m.branchType, 'branchType');
+  writeEnum(w, BRANCH_TYPES, m.branchType, 'branchType');
   w.s16(m.resourceId, 'resourceId');
   w.s32(m.lockKey, 'lockKey');
   w.s32(m.applicationData, 'applicationData');
 }
 
-function readBranchRegister(r: ByteReader): BranchRegisterFields {
+function readBranchRegister<C extends 11 | 21>(
+  r: ByteReader,
+  typeCode: C,
+): BranchRegisterFields & { typeCode: C } {
   return {
+    typeCode,
     xid: r.s16('xid'),
-    branchType: readEnum<BranchType>(r, BranchType, 'branchType'),
+    branchType: readEnum<BranchType>(r, BRANCH_TYPES, 'branchType'),
     resourceId: r.s16('resourceId'),
     lockKey: r.s32('lockKey'),
     applicationData: r.s32('applicationData'),
@@ -108,16 +139,20 @@ function readBranchRegister(r: ByteReader): BranchRegisterFields {
 function writeBranchEndRequest(w: ByteWriter, m: BranchEndRequestFields): void {
   w.s16(m.xid, 'xid');
   w.i64(m.branchId);
-  writeEnum(w, BranchType, m.branchType, 'branchType');
+  writeEnum(w, BRANCH_TYPES, m.branchType, 'branchType');
   w.s16(m.resourceId, 'resourceId');
   w.s32(m.applicationData, 'applicationData');
 }
 
-function readBranchEndRequest(r: ByteReader): BranchEndRequestFields {
+function readBranchEndRequest<C extends 3 | 5>(
+  r: ByteReader,
+  typeCode: C,
+): BranchEndRequestFields & { typeCode: C } {
   return {
+    typeCode,
     xid: r.s16('xid'),
     branchId: r.i64('branchId'),
-    branchType: readEnum<BranchType>(r, BranchType, 'branchType'),
+    branchType: readEnum<BranchType>(r, BRANCH_TYPES, 'branchType'),
     resourceId: r.s16('resourceId'),
     applicationData: r.s32('applicationData'),
   };
@@ -127,15 +162,25 @@ function writeBranchEndResponse(w: ByteWriter, m: BranchEndResponseFields, ctx: 
   writeTxResult(w, m, ctx);
   w.s16(m.xid, 'xid');
   w.i64(m.branchId);
-  writeEnum(w, BranchStatus, m.branchStatus, 'branchStatus');
+  writeEnum(w, BRANCH_STATUSES, m.branchStatus, 'branchStatus');
 }
 
-function readBranchEndResponse(r: ByteReader, ctx: Ctx, shortMsg: boolean): BranchEndResponseFields {
+function readBranchEndResponse<C extends 4 | 6>(
+  r: ByteReader,
+  ctx: Ctx,
+  shortMsg: boolean,
+  typeCode: C,
+): BranchEndResponseFields & { typeCode: C } {
+  const resultCode = readResultCode(r);
+  const msg = readFailureMsg(r, resultCode, shortMsg);
   return {
-    ...readTxResult(r, ctx, shortMsg),
+    typeCode,
+    resultCode,
+    msg,
+    exceptionCode: readExceptionCode(r, ctx),
     xid: r.s16('xid'),
     branchId: r.i64('branchId'),
-    branchStatus: readEnum<BranchStatus>(r, BranchStatus, 'branchStatus'),
+    branchStatus: readEnum<BranchStatus>(r, BRANCH_STATUSES, 'branchStatus'),
   };
 }
 
@@ -146,8 +191,12 @@ function writeIdentifyRequest(w: ByteWriter, m: IdentifyRequestFields): void {
   w.s16(m.extraData, 'extraData');
 }
 
-function readIdentifyRequest(r: ByteReader): IdentifyRequestFields {
+function readIdentifyRequest<C extends 101 | 103>(
+  r: ByteReader,
+  typeCode: C,
+): IdentifyRequestFields & { typeCode: C } {
   return {
+    typeCode,
     version: r.s16('version'),
     applicationId: r.s16('applicationId'),
     transactionServiceGroup: r.s16('transactionServiceGroup'),
@@ -178,14 +227,19 @@ function globalEndResponse(typeCode: 8 | 10 | 16 | 18): BodyCodec {
   return codec(
     (w, m: Extract<Message, { typeCode: 8 | 10 | 16 | 18 }>, ctx) => {
       writeTxResult(w, m, ctx);
-      writeEnum(w, GlobalStatus, m.globalStatus, 'globalStatus');
+      writeEnum(w, GLOBAL_STATUSES, m.globalStatus, 'globalStatus');
     },
-    (r, ctx) =>
-      ({
+    (r, ctx) => {
+      const resultCode = readResultCode(r);
+      const msg = readFailureMsg(r, resultCode, false);
+      return {
         typeCode,
-        ...readTxResult(r, ctx),
-        globalStatus: readEnum<GlobalStatus>(r, GlobalStatus, 'globalStatus'),
-      }) as Extract<Message, { typeCode: 8 | 10 | 16 | 18 }>,
+        resultCode,
+        msg,
+        exceptionCode: readExceptionCode(r, ctx),
+        globalStatus: readEnum<GlobalStatus>(r, GLOBAL_STATUSES, 'globalStatus'),
+      } as Extract<Message, { typeCode: 8 | 10 | 16 | 18 }>;
+    },
   );
 }
 
@@ -207,54 +261,58 @@ const CODECS: Record<number, BodyCodec> = {
       w.s16(m.xid, 'xid');
       w.s16(m.extraData, 'extraData');
     },
-    (r, ctx) => ({
-      typeCode: T.GLOBAL_BEGIN_RESULT,
-      ...readTxResult(r, ctx),
-      xid: r.s16('xid'),
-      extraData: r.s16('extraData'),
-    }),
+    (r, ctx) => {
+      const resultCode = readResultCode(r);
+      const msg = readFailureMsg(r, resultCode, false);
+      return {
+        typeCode: T.GLOBAL_BEGIN_RESULT,
+        resultCode,
+        msg,
+        exceptionCode: readExceptionCode(r, ctx),
+        xid: r.s16('xid'),
+        extraData: r.s16('extraData'),
+      };
+    },
   ),
   [T.BRANCH_COMMIT]: codec(
     (w, m: Extract<Message, { typeCode: 3 }>) => writeBranchEndRequest(w, m),
-    (r) => ({ typeCode: T.BRANCH_COMMIT, ...readBranchEndRequest(r) }),
+    (r) => readBranchEndRequest(r, T.BRANCH_COMMIT),
   ),
   [T.BRANCH_COMMIT_RESULT]: codec(
     (w, m: Extract<Message, { typeCode: 4 }>, ctx) => writeBranchEndResponse(w, m, ctx),
-    (r, ctx, shortMsg) => ({ typeCode: T.BRANCH_COMMIT_RESULT, ...readBranchEndResponse(r, ctx, shortMsg) }),
+    (r, ctx, shortMsg) => readBranchEndResponse(r, ctx, shortMsg, T.BRANCH_COMMIT_RESULT),
   ),
   [T.BRANCH_ROLLBACK]: codec(
     (w, m: Extract<Message, { typeCode: 5 }>) => writeBranchEndRequest(w, m),
-    (r) => ({ typeCode: T.BRANCH_ROLLBACK, ...readBranchEndRequest(r) }),
+    (r) => readBranchEndRequest(r, T.BRANCH_ROLLBACK),
   ),
   [T.BRANCH_ROLLBACK_RESULT]: codec(
     (w, m: Extract<Message, { typeCode: 6 }>, ctx) => writeBranchEndResponse(w, m, ctx),
-    (r, ctx, shortMsg) => ({
-      typeCode: T.BRANCH_ROLLBACK_RESULT,
-      ...readBranchEndResponse(r, ctx, shortMsg),
-    }),
+    (r, ctx, shortMsg) => readBranchEndResponse(r, ctx, shortMsg, T.BRANCH_ROLLBACK_RESULT),
   ),
   [T.GLOBAL_COMMIT]: codec(
     (w, m: Extract<Message, { typeCode: 7 }>) => writeGlobalEndRequest(w, m),
-    (r) => ({ typeCode: T.GLOBAL_COMMIT, ...readGlobalEndRequest(r) }),
+    (r) => readGlobalEndRequest(r, T.GLOBAL_COMMIT),
   ),
   [T.GLOBAL_ROLLBACK]: codec(
     (w, m: Extract<Message, { typeCode: 9 }>) => writeGlobalEndRequest(w, m),
-    (r) => ({ typeCode: T.GLOBAL_ROLLBACK, ...readGlobalEndRequest(r) }),
+    (r) => readGlobalEndRequest(r, T.GLOBAL_ROLLBACK),
   ),
   [T.GLOBAL_STATUS]: codec(
     (w, m: Extract<Message, { typeCode: 15 }>) => writeGlobalEndRequest(w, m),
-    (r) => ({ typeCode: T.GLOBAL_STATUS, ...readGlobalEndRequest(r) }),
+    (r) => readGlobalEndRequest(r, T.GLOBAL_STATUS),
   ),
   [T.GLOBAL_REPORT]: codec(
     (w, m: Extract<Message, { typeCode: 17 }>) => {
       writeGlobalEndRequest(w, m);
       if (m.globalStatus === null || m.globalStatus === undefined) w.u8(0xff);
-      else writeEnum(w, GlobalStatus, m.globalStatus, 'globalStatus');
+      else writeEnum(w, GLOBAL_STATUSES, m.globalStatus, 'globalStatus');
     },
     (r) => {
-      const fields = readGlobalEndRequest(r);
+      const xid = r.s16('xid');
+      const extraData = r.s16('extraData');
       const raw = r.i8('globalStatus');
-      if (raw !== -1 && !isMember(GlobalStatus, raw)) {
+      if (raw !== -1 && !GLOBAL_STATUSES.has(raw)) {
         throw new ProtocolError('INVALID_ENUM', `globalStatus ${raw} is not defined`, {
           field: 'globalStatus',
           value: raw,
@@ -262,7 +320,8 @@ const CODECS: Record<number, BodyCodec> = {
       }
       return {
         typeCode: T.GLOBAL_REPORT,
-        ...fields,
+        xid,
+        extraData,
         globalStatus: raw === -1 ? null : (raw as GlobalStatus),
       };
     },
@@ -273,68 +332,99 @@ const CODECS: Record<number, BodyCodec> = {
   [T.GLOBAL_REPORT_RESULT]: globalEndResponse(T.GLOBAL_REPORT_RESULT),
   [T.BRANCH_REGISTER]: codec(
     (w, m: Extract<Message, { typeCode: 11 }>) => writeBranchRegister(w, m),
-    (r) => ({ typeCode: T.BRANCH_REGISTER, ...readBranchRegister(r) }),
+    (r) => readBranchRegister(r, T.BRANCH_REGISTER),
   ),
   [T.BRANCH_REGISTER_RESULT]: codec(
     (w, m: Extract<Message, { typeCode: 12 }>, ctx) => {
       writeTxResult(w, m, ctx);
       w.i64(m.branchId);
     },
-    (r, ctx) => ({
-      typeCode: T.BRANCH_REGISTER_RESULT,
-      ...readTxResult(r, ctx),
-      branchId: r.i64('branchId'),
-    }),
+    (r, ctx) => {
+      const resultCode = readResultCode(r);
+      const msg = readFailureMsg(r, resultCode, false);
+      return {
+        typeCode: T.BRANCH_REGISTER_RESULT,
+        resultCode,
+        msg,
+        exceptionCode: readExceptionCode(r, ctx),
+        branchId: r.i64('branchId'),
+      };
+    },
   ),
   [T.BRANCH_STATUS_REPORT]: codec(
     (w, m: Extract<Message, { typeCode: 13 }>) => {
       w.s16(m.xid, 'xid');
       w.i64(m.branchId);
-      writeEnum(w, BranchStatus, m.status, 'status');
+      writeEnum(w, BRANCH_STATUSES, m.status, 'status');
       w.s16(m.resourceId, 'resourceId');
       w.s32(m.applicationData, 'applicationData');
       // BranchReportRequestCodec writes the branch type last.
-      writeEnum(w, BranchType, m.branchType, 'branchType');
+      writeEnum(w, BRANCH_TYPES, m.branchType, 'branchType');
     },
     (r) => ({
       typeCode: T.BRANCH_STATUS_REPORT,
       xid: r.s16('xid'),
       branchId: r.i64('branchId'),
-      status: readEnum<BranchStatus>(r, BranchStatus, 'status'),
+      status: readEnum<BranchStatus>(r, BRANCH_STATUSES, 'status'),
       resourceId: r.s16('resourceId'),
       applicationData: r.s32('applicationData'),
-      branchType: readEnum<BranchType>(r, BranchType, 'branchType'),
+      branchType: readEnum<BranchType>(r, BRANCH_TYPES, 'branchType'),
     }),
   ),
   [T.BRANCH_STATUS_REPORT_RESULT]: codec(
     (w, m: Extract<Message, { typeCode: 14 }>, ctx) => writeTxResult(w, m, ctx),
-    (r, ctx, shortMsg) => ({ typeCode: T.BRANCH_STATUS_REPORT_RESULT, ...readTxResult(r, ctx, shortMsg) }),
+    (r, ctx, shortMsg) => {
+      const resultCode = readResultCode(r);
+      const msg = readFailureMsg(r, resultCode, shortMsg);
+      return {
+        typeCode: T.BRANCH_STATUS_REPORT_RESULT,
+        resultCode,
+        msg,
+        exceptionCode: readExceptionCode(r, ctx),
+      };
+    },
   ),
   [T.GLOBAL_LOCK_QUERY]: codec(
     (w, m: Extract<Message, { typeCode: 21 }>) => writeBranchRegister(w, m),
-    (r) => ({ typeCode: T.GLOBAL_LOCK_QUERY, ...readBranchRegister(r) }),
+    (r) => readBranchRegister(r, T.GLOBAL_LOCK_QUERY),
   ),
   [T.GLOBAL_LOCK_QUERY_RESULT]: codec(
     (w, m: Extract<Message, { typeCode: 22 }>, ctx) => {
       writeTxResult(w, m, ctx);
       w.i16(m.lockable ? 1 : 0);
     },
-    (r, ctx, shortMsg) => ({
-      typeCode: T.GLOBAL_LOCK_QUERY_RESULT,
-      ...readTxResult(r, ctx, shortMsg),
-      lockable: r.i16('lockable') === 1,
-    }),
+    (r, ctx, shortMsg) => {
+      const resultCode = readResultCode(r);
+      const msg = readFailureMsg(r, resultCode, shortMsg);
+      return {
+        typeCode: T.GLOBAL_LOCK_QUERY_RESULT,
+        resultCode,
+        msg,
+        exceptionCode: readExceptionCode(r, ctx),
+        lockable: r.i16('lockable') === 1,
+      };
+    },
   ),
   [T.REG_CLT]: codec(
     (w, m: Extract<Message, { typeCode: 101 }>) => writeIdentifyRequest(w, m),
-    (r) => ({ typeCode: T.REG_CLT, ...readIdentifyRequest(r) }),
+    (r) => readIdentifyRequest(r, T.REG_CLT),
   ),
   [T.REG_RM]: codec(
     (w, m: Extract<Message, { typeCode: 103 }>) => {
       writeIdentifyRequest(w, m);
       w.s32(m.resourceIds, 'resourceIds');
     },
-    (r) => ({ typeCode: T.REG_RM, ...readIdentifyRequest(r), resourceIds: r.s32('resourceIds') }),
+    (r) => {
+      const { version, applicationId, transactionServiceGroup, extraData } = readIdentifyRequest(r, T.REG_RM);
+      return {
+        typeCode: T.REG_RM,
+        version,
+        applicationId,
+        transactionServiceGroup,
+        extraData,
+        resourceIds: r.s32('resourceIds'),
+      };
+    },
   ),
   [T.REG_CLT_RESULT]: codec(
     (w, m: Extract<Message, { typeCode: 102 }>) => {
@@ -352,13 +442,13 @@ const CODECS: Record<number, BodyCodec> = {
   ),
   [T.RM_DELETE_UNDOLOG]: codec(
     (w, m: Extract<Message, { typeCode: 111 }>) => {
-      writeEnum(w, BranchType, m.branchType, 'branchType');
+      writeEnum(w, BRANCH_TYPES, m.branchType, 'branchType');
       w.s16(m.resourceId, 'resourceId');
       w.i16(m.saveDays);
     },
     (r) => ({
       typeCode: T.RM_DELETE_UNDOLOG,
-      branchType: readEnum<BranchType>(r, BranchType, 'branchType'),
+      branchType: readEnum<BranchType>(r, BRANCH_TYPES, 'branchType'),
       resourceId: r.s16('resourceId'),
       saveDays: r.i16('saveDays'),
     }),
@@ -506,16 +596,18 @@ function readTyped(r: ByteReader, ctx: Ctx, shortMsg: boolean): Message {
   return c.decode(r, ctx, shortMsg);
 }
 
+const TOP_READER = new ByteReader(Buffer.alloc(0));
+
 /** Encodes `msg` as a "seata" body: int16 type code + fields. */
 export function encodeBody(msg: Message, options: CodecOptions = {}): Buffer {
   const w = new ByteWriter(128);
-  writeTyped(w, msg, { dialect: options.exceptionCodes ?? DEFAULT_DIALECT });
+  writeTyped(w, msg, ctxOf(options));
   return w.result();
 }
 
 /** Encodes into an existing writer (the frame encoder uses this to avoid a copy). */
 export function encodeBodyInto(w: ByteWriter, msg: Message, options: CodecOptions = {}): void {
-  writeTyped(w, msg, { dialect: options.exceptionCodes ?? DEFAULT_DIALECT });
+  writeTyped(w, msg, ctxOf(options));
 }
 
 /**
@@ -524,8 +616,11 @@ export function encodeBodyInto(w: ByteWriter, msg: Message, options: CodecOption
  * with Java's int16 layout is read again with the int8 layout.
  */
 export function decodeBody(buf: Buffer, options: CodecOptions = {}, start = 0, end = buf.length): Message {
-  const ctx: Ctx = { dialect: options.exceptionCodes ?? DEFAULT_DIALECT };
-  const r = new ByteReader(buf, start, end);
+  const ctx: Ctx = ctxOf(options);
+  // Top-level decoding is never re-entered (a batch reads its contents with readers of its
+  // own), so one reader serves every frame.
+  const r = TOP_READER;
+  r.reset(buf, start, end);
   if (end - start >= 3) {
     const typeCode = buf.readInt16BE(start);
     if (SHORT_MSG_TOLERANT.has(typeCode) && buf[start + 2] === ResultCode.Failed) {

@@ -10,17 +10,46 @@ const INT16_MAX = 0x7fff;
 /** Strings up to this many bytes are first scanned for pure ASCII (see ByteReader.utf8). */
 const ASCII_SCAN_MAX = 256;
 const INT32_MAX = 0x7fffffff;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+/** Node's own one-step string copies (what `buf.write` and `buf.toString` call after their checks). */
+interface NodeBufferCopies {
+  utf8Write(s: string, offset: number): number;
+  latin1Slice(start: number, end: number): string;
+}
+
+// int64 fields go through a DataView: one builtin call and one bigint, where Buffer's
+// readBigInt64BE/writeBigInt64BE build the value from several intermediate bigints (3-5x slower).
+// The view of the last ArrayBuffer seen is kept: frames of one socket read share it.
+let viewedBuffer: ArrayBufferLike | null = null;
+let view: DataView | null = null;
+
+function viewOf(buf: Buffer): DataView {
+  if (buf.buffer !== viewedBuffer || view === null) {
+    viewedBuffer = buf.buffer;
+    view = new DataView(buf.buffer);
+  }
+  return view;
+}
 
 /** Reads primitives from `buf[start, end)`. */
 export class ByteReader {
   offset: number;
-  readonly end: number;
+  end: number;
 
   constructor(
-    readonly buf: Buffer,
+    public buf: Buffer,
     start = 0,
     end = buf.length,
   ) {
+    this.offset = start;
+    this.end = end;
+  }
+
+  /** Points the reader at another range, so one reader can serve many frames. */
+  reset(buf: Buffer, start: number, end: number): void {
+    this.buf = buf;
     this.offset = start;
     this.end = end;
   }
@@ -50,30 +79,40 @@ export class ByteReader {
     return this.buf.readInt8(this.offset++);
   }
 
+  // Bounds are checked by need(); the bytes are then read directly, without Buffer's own checks.
+
   i16(field: string): number {
     this.need(2, field);
-    const v = this.buf.readInt16BE(this.offset);
-    this.offset += 2;
-    return v;
+    const b = this.buf;
+    const o = this.offset;
+    this.offset = o + 2;
+    return (((b[o] as number) << 24) | ((b[o + 1] as number) << 16)) >> 16;
   }
 
   u16(field: string): number {
     this.need(2, field);
-    const v = this.buf.readUInt16BE(this.offset);
-    this.offset += 2;
-    return v;
+    const b = this.buf;
+    const o = this.offset;
+    this.offset = o + 2;
+    return ((b[o] as number) << 8) | (b[o + 1] as number);
   }
 
   i32(field: string): number {
     this.need(4, field);
-    const v = this.buf.readInt32BE(this.offset);
-    this.offset += 4;
-    return v;
+    const b = this.buf;
+    const o = this.offset;
+    this.offset = o + 4;
+    return (
+      ((b[o] as number) << 24) |
+      ((b[o + 1] as number) << 16) |
+      ((b[o + 2] as number) << 8) |
+      (b[o + 3] as number)
+    );
   }
 
   i64(field: string): bigint {
     this.need(8, field);
-    const v = this.buf.readBigInt64BE(this.offset);
+    const v = viewOf(this.buf).getBigInt64(this.buf.byteOffset + this.offset);
     this.offset += 8;
     return v;
   }
@@ -89,7 +128,7 @@ export class ByteReader {
       const buf = this.buf;
       let i = start;
       while (i < end && (buf[i] as number) < 0x80) i++;
-      if (i === end) return buf.toString('latin1', start, end);
+      if (i === end) return (buf as unknown as NodeBufferCopies).latin1Slice(start, end);
     }
     const bytes = this.buf.subarray(start, end);
     if (!isUtf8(bytes)) {
@@ -130,6 +169,20 @@ function checkRange(v: number, min: number, max: number, kind: string): void {
   }
 }
 
+/** Stores the low 16 bits of `v` big-endian at `buf[at]`; the caller has checked range and room. */
+export function put16(buf: Buffer, at: number, v: number): void {
+  buf[at] = (v >>> 8) & 0xff;
+  buf[at + 1] = v & 0xff;
+}
+
+/** Stores `v` as a big-endian 32-bit value at `buf[at]`; the caller has checked range and room. */
+export function put32(buf: Buffer, at: number, v: number): void {
+  buf[at] = (v >>> 24) & 0xff;
+  buf[at + 1] = (v >>> 16) & 0xff;
+  buf[at + 2] = (v >>> 8) & 0xff;
+  buf[at + 3] = v & 0xff;
+}
+
 /** Appends primitives to a growing buffer. */
 export class ByteWriter {
   buf: Buffer;
@@ -139,7 +192,8 @@ export class ByteWriter {
     this.buf = Buffer.allocUnsafe(initial);
   }
 
-  private ensure(n: number): void {
+  /** Makes room for `n` more bytes at `offset`. */
+  ensure(n: number): void {
     if (this.offset + n <= this.buf.length) return;
     let size = this.buf.length * 2;
     while (size < this.offset + n) size *= 2;
@@ -157,32 +211,32 @@ export class ByteWriter {
   u16(v: number): void {
     checkRange(v, 0, 0xffff, 'uint16');
     this.ensure(2);
-    this.buf.writeUInt16BE(v, this.offset);
+    put16(this.buf, this.offset, v);
     this.offset += 2;
   }
 
   i16(v: number): void {
     checkRange(v, -0x8000, 0x7fff, 'int16');
     this.ensure(2);
-    this.buf.writeInt16BE(v, this.offset);
+    put16(this.buf, this.offset, v);
     this.offset += 2;
   }
 
   i32(v: number): void {
     checkRange(v, -0x80000000, 0x7fffffff, 'int32');
     this.ensure(4);
-    this.buf.writeInt32BE(v, this.offset);
+    put32(this.buf, this.offset, v);
     this.offset += 4;
   }
 
   i64(v: bigint): void {
-    if (typeof v !== 'bigint' || v < -(2n ** 63n) || v >= 2n ** 63n) {
+    if (typeof v !== 'bigint' || v < INT64_MIN || v > INT64_MAX) {
       throw new ProtocolError('INVALID_MESSAGE', `${String(v)} does not fit an int64 field`, {
         value: String(v),
       });
     }
     this.ensure(8);
-    this.buf.writeBigInt64BE(v, this.offset);
+    viewOf(this.buf).setBigInt64(this.buf.byteOffset + this.offset, v);
     this.offset += 8;
   }
 
@@ -194,10 +248,10 @@ export class ByteWriter {
 
   /** Writes a UTF-8 string's bytes at the current offset, returning how many were written. */
   private utf8(s: string, maxBytes: number, field: string): number {
-    // One pass: room for the worst case (3 bytes per UTF-16 unit), then write and count.
-    const byteLength = Buffer.byteLength(s, 'utf8');
-    this.ensure(byteLength);
-    this.buf.write(s, this.offset, 'utf8');
+    // One pass when the worst case (3 bytes per UTF-16 unit) fits: write and count. Otherwise
+    // count first, so a string near the end of the buffer does not double it for nothing.
+    if (this.offset + s.length * 3 > this.buf.length) this.ensure(Buffer.byteLength(s, 'utf8'));
+    const byteLength = (this.buf as unknown as NodeBufferCopies).utf8Write(s, this.offset);
     if (byteLength > maxBytes) {
       throw new ProtocolError(
         'INVALID_MESSAGE',
@@ -219,10 +273,11 @@ export class ByteWriter {
       this.i16(0);
       return;
     }
+    this.ensure(2);
     const at = this.offset;
-    this.i16(0);
+    this.offset += 2;
     const n = this.utf8(s, INT16_MAX, field);
-    this.buf.writeInt16BE(n, at);
+    put16(this.buf, at, n);
   }
 
   /** int8-length string (seata-go's failure message). */
@@ -243,10 +298,11 @@ export class ByteWriter {
       this.i32(0);
       return;
     }
+    this.ensure(4);
     const at = this.offset;
-    this.i32(0);
+    this.offset += 4;
     const n = this.utf8(s, INT32_MAX, field);
-    this.buf.writeInt32BE(n, at);
+    put32(this.buf, at, n);
   }
 
   /** A copy-free view of what was written. */

@@ -153,8 +153,19 @@ export function nameOf(table: Record<string, number>, value: number): string {
   return `#${value}`;
 }
 
+const memberSets = new WeakMap<Record<string, number>, ReadonlySet<number>>();
+
+/** The set of a table's values; hot paths keep it in a constant instead of calling isMember. */
+export function memberSet(table: Record<string, number>): ReadonlySet<number> {
+  let set = memberSets.get(table);
+  if (set === undefined) {
+    set = new Set(Object.values(table));
+    memberSets.set(table, set);
+  }
+  return set;
+}
+
 /** True when `value` is one of the table's values. */
 export function isMember(table: Record<string, number>, value: number): boolean {
-  for (const key in table) if (table[key] === value) return true;
-  return false;
+  return memberSet(table).has(value);
 }

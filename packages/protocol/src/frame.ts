@@ -8,15 +8,15 @@
  * Big-endian throughout. The body is compress(int16 typeCode + fields); heartbeats have none.
  */
 import { type CodecOptions, decodeBody, encodeBodyInto } from './body-codec.js';
-import { ByteReader, ByteWriter } from './byte-io.js';
+import { ByteReader, ByteWriter, put16, put32 } from './byte-io.js';
 import { compress, decompress, isCompressorSupported } from './compressor.js';
 import {
   Codec,
   Compressor,
   FrameType,
-  isMember,
   MAGIC,
   MAX_FRAME_LENGTH,
+  memberSet,
   nameOf,
   PROTOCOL_VERSION,
   V1_HEAD_LENGTH,
@@ -49,6 +49,9 @@ export interface FrameOptions extends CodecOptions {
    */
   maxFrameLength?: number;
 }
+
+const FRAME_TYPES = memberSet(FrameType);
+const COMPRESSORS = memberSet(Compressor);
 
 function isHeartbeat(frameType: number): boolean {
   return frameType === FrameType.HEARTBEAT_REQUEST || frameType === FrameType.HEARTBEAT_RESPONSE;
@@ -86,19 +89,32 @@ function writeFrame(w: ByteWriter, start: number, msg: RpcMessage, options: Fram
       { codec },
     );
   }
-  if (!isMember(FrameType, msg.frameType)) {
+  if (!FRAME_TYPES.has(msg.frameType)) {
     throw new ProtocolError('UNKNOWN_FRAME_TYPE', `frame type ${msg.frameType} is not defined`, {
       frameType: msg.frameType,
     });
   }
-  w.u16(MAGIC);
-  w.u8(PROTOCOL_VERSION);
-  w.i32(0); // fullLength, patched below
-  w.i16(0); // headLength, patched below
-  w.u8(msg.frameType);
-  w.u8(codec);
-  w.u8(compressor);
-  w.i32(msg.id);
+  const id = msg.id;
+  if (!Number.isInteger(id) || id < -0x80000000 || id > 0x7fffffff) {
+    throw new ProtocolError('INVALID_MESSAGE', `request id ${String(id)} does not fit an int32 field`, {
+      id,
+    });
+  }
+  if (!Number.isInteger(compressor) || compressor < 0 || compressor > 0xff) {
+    throw new ProtocolError('INVALID_MESSAGE', `compressor ${String(compressor)} does not fit a byte`, {
+      compressor,
+    });
+  }
+  w.ensure(V1_HEAD_LENGTH);
+  const b = w.buf;
+  put16(b, start, MAGIC);
+  b[start + 2] = PROTOCOL_VERSION;
+  // fullLength (3..6) and headLength (7..8) are patched below
+  b[start + 9] = msg.frameType;
+  b[start + 10] = codec;
+  b[start + 11] = compressor;
+  put32(b, start + 12, id);
+  w.offset = start + V1_HEAD_LENGTH;
   if (msg.headMap && msg.headMap.size > 0) {
     for (const [key, value] of msg.headMap) {
       w.s16(key, 'headMap.key');
@@ -142,8 +158,8 @@ function writeFrame(w: ByteWriter, start: number, msg: RpcMessage, options: Fram
       maxFrameLength: max,
     });
   }
-  w.buf.writeInt32BE(length, start + 3);
-  w.buf.writeInt16BE(headLength, start + 7);
+  put32(w.buf, start + 3, length);
+  put16(w.buf, start + 7, headLength);
   return length;
 }
 
@@ -240,8 +256,12 @@ export function decodeFrameAt(
   const frameType = buf[offset + 9] as number;
   const codec = buf[offset + 10] as number;
   const compressor = buf[offset + 11] as number;
-  const id = buf.readInt32BE(offset + 12);
-  if (!isMember(FrameType, frameType)) {
+  const id =
+    ((buf[offset + 12] as number) << 24) |
+    ((buf[offset + 13] as number) << 16) |
+    ((buf[offset + 14] as number) << 8) |
+    (buf[offset + 15] as number);
+  if (!FRAME_TYPES.has(frameType)) {
     throw new ProtocolError('UNKNOWN_FRAME_TYPE', `frame type ${frameType} is not defined`, {
       frameType,
       id,
@@ -257,7 +277,7 @@ export function decodeFrameAt(
       },
     );
   }
-  if (!isMember(Compressor, compressor)) {
+  if (!COMPRESSORS.has(compressor)) {
     throw new ProtocolError('UNSUPPORTED_COMPRESSOR', `compressor ${compressor} is not defined`, {
       compressor,
       id,

@@ -21,7 +21,7 @@ import {
 import type { SingleMessage } from '@dtx/protocol';
 import { createLoadBalancer, type LoadBalancer, type LoadBalanceType } from './load-balance.js';
 import { DEFAULT_SESSION_OPTIONS, SESSION_OPTION_VALIDATORS, type SessionOptions } from './options.js';
-import { type RequestOptions, Session, type SessionListener } from './session.js';
+import { type RequestOptions, type ResponseCallback, Session, type SessionListener } from './session.js';
 
 /** Client options: the session options plus dialing and routing. */
 export interface ClientOptions extends SessionOptions {
@@ -287,7 +287,9 @@ export class Client {
   /** Picks the session for a message: by XID when it has one, else by the balance rule. */
   pick(xid: string | null): Session | null {
     let candidates = this.candidates;
-    if (candidates === null || candidates.some((c) => !c.session.isOpen)) {
+    let stale = candidates === null;
+    if (candidates !== null) for (const c of candidates) if (!c.session.isOpen) stale = true;
+    if (candidates === null || stale) {
       candidates = this.readySessions().map((session) => ({ address: session.remoteAddress, session }));
       this.candidates = candidates;
     }
@@ -305,16 +307,46 @@ export class Client {
    * Sends a request to the chosen TC and resolves with its response. Waits up to the request
    * timeout for a session when none is ready.
    */
-  async request(
+  request(
     msg: SingleMessage,
     options: RequestOptions & { xid?: string | null } = {},
   ): Promise<SingleMessage> {
-    let session = this.pick(options.xid ?? null);
-    if (!session) {
-      await this.waitReady(options.timeoutMs ?? this.options.requestTimeoutMs);
-      session = this.pick(options.xid ?? null) as Session;
+    // Not an async function: with a session ready (the common case) this is one promise.
+    const session = this.pick(options.xid ?? null);
+    if (session) return session.request(msg, options);
+    return this.waitReady(options.timeoutMs ?? this.options.requestTimeoutMs).then(() =>
+      this.pickReady(options.xid ?? null).request(msg, options),
+    );
+  }
+
+  /**
+   * `request` without a promise (see Session.call): the callback gets the response or the
+   * error. With no session ready it waits for one, as `request` does.
+   */
+  call(
+    msg: SingleMessage,
+    callback: ResponseCallback,
+    options: RequestOptions & { xid?: string | null } = {},
+  ): void {
+    const session = this.pick(options.xid ?? null);
+    if (session) {
+      session.call(msg, callback, options);
+      return;
     }
-    return session.request(msg, options);
+    this.waitReady(options.timeoutMs ?? this.options.requestTimeoutMs)
+      .then(() => this.pickReady(options.xid ?? null))
+      .then(
+        (ready) => ready.call(msg, callback, options),
+        (err: Error) => callback(err, null),
+      );
+  }
+
+  /** A session after waitReady; one may have closed again in between. */
+  private pickReady(xid: string | null): Session {
+    const session = this.pick(xid);
+    if (!session)
+      throw new ConnectionError('NOT_CONNECTED', 'the ready TC session closed before the request was sent');
+    return session;
   }
 
   /** Dials one address: a timeout, TLS when configured, and Getty's self-connect check. */

@@ -25,4 +25,10 @@ export {
   type SessionOptions,
 } from './options.js';
 export { DEFAULT_SERVER_OPTIONS, parseServerOptions, Server, type ServerOptions } from './server.js';
-export { type RequestOptions, Session, type SessionListener, type SessionRole } from './session.js';
+export {
+  type RequestOptions,
+  type ResponseCallback,
+  Session,
+  type SessionListener,
+  type SessionRole,
+} from './session.js';

@@ -5,7 +5,15 @@
  * socket write. It knows nothing of `node:net`: it is given a Duplex stream.
  */
 import type { Duplex } from 'node:stream';
-import { BackPressureError, Channels, ConnectionError, LimitError, publish, TimeoutError } from '@dtx/core';
+import {
+  BackPressureError,
+  Channels,
+  ConnectionError,
+  channelOf,
+  LimitError,
+  publish,
+  TimeoutError,
+} from '@dtx/core';
 import {
   ByteWriter,
   dialectForVersion,
@@ -45,22 +53,63 @@ export interface SessionListener {
 /** Which side opened the connection. */
 export type SessionRole = 'client' | 'server';
 
-interface Pending {
-  resolve(msg: SingleMessage): void;
-  reject(err: Error): void;
-  deadline: number;
-  typeCode: number;
-  timeoutMs: number;
+/** Called once with the response, or with the error that ended the wait. */
+export type ResponseCallback = (err: Error | null, response: SingleMessage | null) => void;
+
+/**
+ * One request waiting for its response: either a promise's resolving functions or a callback.
+ * A class, so every entry has one shape.
+ */
+class Pending {
+  constructor(
+    readonly resolve: ((msg: SingleMessage) => void) | null,
+    readonly reject: ((err: Error) => void) | null,
+    readonly callback: ResponseCallback | null,
+    readonly deadline: number,
+    readonly typeCode: number,
+    readonly timeoutMs: number,
+  ) {}
 }
 
-/** Queued bytes past which a send flushes at once instead of waiting for the end of the turn. */
-const EAGER_FLUSH_BYTES = 4 * 1024;
+// `new Promise` with a shared executor: the resolving functions are parked here for the caller
+// to pick up, so a request allocates no executor closure.
+let parkedResolve: ((msg: SingleMessage) => void) | null = null;
+let parkedReject: ((err: Error) => void) | null = null;
+function park(resolve: (msg: SingleMessage) => void, reject: (err: Error) => void): void {
+  parkedResolve = resolve;
+  parkedReject = reject;
+}
 
-/** First size of a turn's outbound buffer: room for an eager flush's worth and the frame that tips it. */
-const OUT_BUFFER_BYTES = 8 * 1024;
+/** Hands `err` to a callback on the next tick (a callback is never called from inside call()). */
+function failLater(callback: ResponseCallback, err: unknown): void {
+  process.nextTick(callback, err instanceof Error ? err : new Error(String(err)), null);
+}
+
+/** Scratch frame for outgoing requests: encoded at once and never kept, so one object serves all. */
+const REQUEST_FRAME: RpcMessage = { id: 0, frameType: FrameType.REQUEST_SYNC, body: null };
+
+/** Queued bytes past which a send flushes at once instead of waiting for the end of the turn. */
+const EAGER_FLUSH_BYTES = 16 * 1024;
+
+/**
+ * First size of a session's outbound buffer. It grows while a turn queues more (to just past
+ * EAGER_FLUSH_BYTES on a busy session), so an idle session of a TC with thousands of them
+ * holds little.
+ */
+const OUT_BUFFER_BYTES = 2 * 1024;
+
+/** Written buffers up to this size are kept for reuse (a busy session's grown buffers). */
+const REUSE_MAX_BYTES = 64 * 1024;
 
 /** How often request deadlines are checked (Seata scans every 3 s; a finer tick keeps short timeouts honest). */
 const TIMEOUT_TICK_MS = 20;
+
+/** Per-frame channels, tested before a payload is built (nothing allocated when nobody listens). */
+const REQUEST_CHANNEL = channelOf(Channels.REMOTING_REQUEST);
+const RESPONSE_CHANNEL = channelOf(Channels.REMOTING_RESPONSE);
+
+/** Outbound buffers kept for reuse once the socket has written them. */
+const SPARE_WRITERS = 2;
 
 interface Queued {
   id: number;
@@ -96,6 +145,9 @@ export class Session {
   private readonly merged = new Map<number, number[]>();
   /** Frames of this turn, encoded back to back; handed to the socket whole at flush. */
   private out = new ByteWriter(OUT_BUFFER_BYTES);
+  /** Buffers handed to the socket, oldest first; each comes back when its write completes. */
+  private readonly writing: ByteWriter[] = [];
+  private readonly spare: ByteWriter[] = [];
   private outBytes = 0;
   private flushScheduled = false;
   private batch: Queued[] = [];
@@ -209,10 +261,12 @@ export class Session {
   private flush(): void {
     this.flushScheduled = false;
     if (this.outBytes === 0 || this.closed) return;
-    // The socket keeps the written bytes until they reach the kernel: the next frames go into a
-    // fresh buffer (one allocation per write, not per frame, and no copy to join them).
+    // The socket keeps the written bytes until they reach the kernel: the next frames go into
+    // another buffer (no allocation per frame, no copy to join them), and a buffer is reused
+    // once its write has completed (write callbacks come in order).
     const data = this.out.result();
-    this.out = new ByteWriter(OUT_BUFFER_BYTES);
+    this.writing.push(this.out);
+    this.out = this.spare.pop() ?? new ByteWriter(OUT_BUFFER_BYTES);
     this.outBytes = 0;
     this.lastWriteAt = Date.now();
     const ok = this.socket.write(data, this.afterWrite);
@@ -226,7 +280,14 @@ export class Session {
    * write that filled the socket's own buffer, so a queue over a smaller outboundHighWaterMark
    * (or written at once) would leave request() waiting for a 'drain' that never comes.
    */
-  private readonly afterWrite = (): void => this.onDrain();
+  private readonly afterWrite = (): void => {
+    const done = this.writing.shift();
+    if (done && done.buf.length <= REUSE_MAX_BYTES && this.spare.length < SPARE_WRITERS) {
+      done.offset = 0;
+      this.spare.push(done);
+    }
+    this.onDrain();
+  };
 
   private onDrain(): void {
     if (this.socket.writableLength < this.options.outboundHighWaterMark) {
@@ -268,15 +329,62 @@ export class Session {
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
     // Not an async function: the common case (room in the outbound queue) costs one promise.
     if (this.outboundBytes >= this.options.outboundHighWaterMark)
-      return this.waitForDrain(timeoutMs).then(() => this.sendRequest(msg, timeoutMs));
+      return this.waitForDrain(timeoutMs).then(() => this.promiseRequest(msg, timeoutMs));
     try {
-      return this.sendRequest(msg, timeoutMs);
+      return this.promiseRequest(msg, timeoutMs);
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  private sendRequest(msg: SingleMessage, timeoutMs: number): Promise<SingleMessage> {
+  /**
+   * `request` without a promise: `callback(null, response)` once the response is in, or
+   * `callback(err, null)` on timeout, close or a refused send. Never called synchronously. For
+   * callers that keep thousands of requests in flight (a promise per request is most of what a
+   * round trip allocates).
+   */
+  call(msg: SingleMessage, callback: ResponseCallback, options: RequestOptions = {}): void {
+    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs;
+    if (this.outboundBytes >= this.options.outboundHighWaterMark) {
+      this.waitForDrain(timeoutMs).then(
+        () => this.callNow(msg, callback, timeoutMs),
+        (err: unknown) => failLater(callback, err),
+      );
+      return;
+    }
+    this.callNow(msg, callback, timeoutMs);
+  }
+
+  private callNow(msg: SingleMessage, callback: ResponseCallback, timeoutMs: number): void {
+    try {
+      this.sendRequest(
+        msg,
+        timeoutMs,
+        new Pending(null, null, callback, Date.now() + timeoutMs, msg.typeCode, timeoutMs),
+      );
+    } catch (err) {
+      failLater(callback, err);
+    }
+  }
+
+  private promiseRequest(msg: SingleMessage, timeoutMs: number): Promise<SingleMessage> {
+    this.checkCanRequest();
+    const promise = new Promise<SingleMessage>(park);
+    const pending = new Pending(
+      parkedResolve,
+      parkedReject,
+      null,
+      Date.now() + timeoutMs,
+      msg.typeCode,
+      timeoutMs,
+    );
+    parkedResolve = null;
+    parkedReject = null;
+    this.sendRequest(msg, timeoutMs, pending);
+    return promise;
+  }
+
+  private checkCanRequest(): void {
     if (this.closed) {
       throw new ConnectionError('CONNECTION_CLOSED', `session to ${this.remoteAddress} is closed`, {
         cause: this.closeReason ?? undefined,
@@ -289,11 +397,13 @@ export class Session {
         `${this.pending.size} requests already wait on ${this.remoteAddress}`,
       );
     }
+  }
+
+  /** Registers `pending` under a fresh id and sends (or batches) the request. */
+  private sendRequest(msg: SingleMessage, timeoutMs: number, pending: Pending): void {
+    if (pending.callback) this.checkCanRequest();
     const id = this.nextId();
-    const deadline = Date.now() + timeoutMs;
-    const result = new Promise<SingleMessage>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, deadline, typeCode: msg.typeCode, timeoutMs });
-    });
+    this.pending.set(id, pending);
     // Deadlines of one timeout value expire in the order they were set, so each value keeps a
     // FIFO of ids and the tick only looks at heads: no timer per request.
     let queue = this.deadlines.get(timeoutMs);
@@ -315,19 +425,36 @@ export class Session {
       }
     } else {
       try {
-        this.send({ id, frameType: FrameType.REQUEST_SYNC, body: msg });
+        REQUEST_FRAME.id = id;
+        REQUEST_FRAME.body = msg;
+        this.send(REQUEST_FRAME);
       } catch (err) {
         this.failPending(id, err as Error);
+      } finally {
+        REQUEST_FRAME.body = null;
       }
     }
-    return result;
   }
 
+  /** A send that failed at once; the caller may still be inside call(), so a callback waits a tick. */
   private failPending(id: number, err: Error): void {
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);
-    p.reject(err);
+    if (p.callback) process.nextTick(() => this.settle(p, err, null));
+    else this.settle(p, err, null);
+  }
+
+  /** Completes one waiting request; a callback that throws is reported, not propagated. */
+  private settle(p: Pending, err: Error | null, msg: SingleMessage | null): void {
+    if (p.callback) {
+      try {
+        p.callback(err, msg);
+      } catch (cbErr) {
+        this.reportError(cbErr instanceof Error ? cbErr : new Error(String(cbErr)));
+      }
+    } else if (err) (p.reject as (err: Error) => void)(err);
+    else (p.resolve as (msg: SingleMessage) => void)(msg as SingleMessage);
   }
 
   /** Fails every request whose deadline has passed. */
@@ -341,13 +468,15 @@ export class Session {
         queue.head++;
         if (p && p.timeoutMs === timeoutMs) {
           this.pending.delete(id);
-          p.reject(
+          this.settle(
+            p,
             new TimeoutError(
               `request ${id} (type ${p.typeCode}) to ${this.remoteAddress} timed out after ${timeoutMs} ms`,
               {
                 details: { id, typeCode: p.typeCode, timeoutMs },
               },
             ),
+            null,
           );
         }
       }
@@ -483,8 +612,8 @@ export class Session {
     const p = this.pending.get(id);
     if (!p) return; // late response after a timeout: nothing waits for it any more
     this.pending.delete(id);
-    publish(Channels.REMOTING_RESPONSE, () => ({ session: this, id, message: msg }));
-    p.resolve(msg);
+    if (RESPONSE_CHANNEL.hasSubscribers) RESPONSE_CHANNEL.publish({ session: this, id, message: msg });
+    this.settle(p, null, msg);
   }
 
   private onRequest(rpc: RpcMessage): void {
@@ -500,19 +629,37 @@ export class Session {
       );
       return;
     }
-    this.dispatcher.submit(async () => {
-      const response = await this.handle(body, rpc);
-      // A handler's answer goes back whatever the frame type: Seata's TC answers a registration
-      // sent ONEWAY (seata-go sends RegisterTM that way and waits for the reply).
-      if (response && !this.closed) {
-        this.send({ id: rpc.id, frameType: FrameType.RESPONSE, compressor: rpc.compressor, body: response });
-      }
-    });
+    this.dispatcher.submit(() => this.runHandler(body, rpc));
+  }
+
+  /**
+   * Runs the listener for one request and sends its answer. A listener that answers at once
+   * costs no promise; one that returns a promise keeps its dispatcher slot until it settles.
+   */
+  private runHandler(msg: SingleMessage, rpc: RpcMessage): Promise<void> | undefined {
+    if (!this.listener.onMessage) return undefined;
+    if (REQUEST_CHANNEL.hasSubscribers) REQUEST_CHANNEL.publish({ session: this, message: msg });
+    const out = this.listener.onMessage(this, msg, rpc);
+    if (out !== undefined && typeof (out as Promise<unknown>).then === 'function') {
+      return (out as Promise<SingleMessage | undefined>).then((response) => this.reply(rpc, response));
+    }
+    this.reply(rpc, out as SingleMessage | undefined);
+    return undefined;
+  }
+
+  /**
+   * A handler's answer goes back whatever the frame type: Seata's TC answers a registration
+   * sent ONEWAY (seata-go sends RegisterTM that way and waits for the reply).
+   */
+  private reply(rpc: RpcMessage, response: SingleMessage | undefined): void {
+    if (response && !this.closed) {
+      this.send({ id: rpc.id, frameType: FrameType.RESPONSE, compressor: rpc.compressor, body: response });
+    }
   }
 
   private async handle(msg: SingleMessage, rpc: RpcMessage): Promise<SingleMessage | undefined> {
     if (!this.listener.onMessage) return undefined;
-    publish(Channels.REMOTING_REQUEST, () => ({ session: this, message: msg }));
+    if (REQUEST_CHANNEL.hasSubscribers) REQUEST_CHANNEL.publish({ session: this, message: msg });
     return this.listener.onMessage(this, msg, rpc);
   }
 
@@ -623,8 +770,9 @@ export class Session {
     const err = new ConnectionError('CONNECTION_CLOSED', `session to ${this.remoteAddress} closed`, {
       cause: this.closeReason ?? undefined,
     });
-    for (const [, p] of this.pending) p.reject(err);
+    const pending = [...this.pending.values()];
     this.pending.clear();
+    for (const p of pending) this.settle(p, err, null);
     this.deadlines.clear();
     if (this.timeoutTimer) {
       clearInterval(this.timeoutTimer);
