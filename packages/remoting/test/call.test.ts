@@ -14,6 +14,7 @@ import {
   beginResult,
   echo,
   gate,
+  hangingServer,
   nameOf,
   readySession,
   startClient,
@@ -87,25 +88,10 @@ describe('call(): requests with a callback', () => {
   });
 
   it('fails open calls with CONNECTION_CLOSED when the session closes, and later calls asynchronously', async (t) => {
-    const never = gate();
-    t.after(() => never.open());
-    let started = 0;
-    const { server, address } = await startServer(
-      t,
-      {
-        onMessage: async (_s, msg) => {
-          started++;
-          await never.promise;
-          return beginResult(nameOf(msg));
-        },
-      },
-      { drainTimeoutMs: 100 },
-    );
-    const client = startClient(t, [address], {}, { reconnect: false, requestTimeoutMs: 5000 });
-    const session = await readySession(client);
+    const { server, session, started } = await hangingServer(t);
 
     const open = [1, 2, 3].map((i) => callOnce(session, begin(`r${i}`)).done);
-    await until(() => started === 3, 'three handlers to start');
+    await until(() => started() === 3, 'three handlers to start');
     await server.close();
     for (const [err] of await Promise.all(open)) {
       assert.ok(err instanceof ConnectionError, String(err));

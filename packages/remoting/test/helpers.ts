@@ -343,6 +343,35 @@ export async function startServer(
 }
 
 /**
+ * A server whose handlers never answer (until the test ends), and a client session to it with
+ * reconnect off: for tests of what open requests see when the server closes.
+ */
+export async function hangingServer(t: TestContext): Promise<{
+  server: Server;
+  session: Session;
+  client: Client;
+  started: () => number;
+}> {
+  const never = gate();
+  t.after(() => never.open());
+  let started = 0;
+  const { server, address } = await startServer(
+    t,
+    {
+      onMessage: async (_s, msg) => {
+        started++;
+        await never.promise;
+        return beginResult(nameOf(msg));
+      },
+    },
+    { drainTimeoutMs: 100 },
+  );
+  const client = startClient(t, [address], {}, { reconnect: false, requestTimeoutMs: 5000 });
+  const session = await readySession(client);
+  return { server, session, client, started: () => started };
+}
+
+/**
  * `server.listen()`, retried for a moment on EADDRINUSE: a test that restarts a server on a
  * fixed port may find a client's outgoing socket briefly holding it.
  */

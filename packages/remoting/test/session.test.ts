@@ -20,6 +20,7 @@ import {
   echo,
   failsWith,
   gate,
+  hangingServer,
   nameOf,
   rawServer,
   readySession,
@@ -316,25 +317,10 @@ describe('timeouts and close', () => {
   });
 
   it('fails every open future with CONNECTION_CLOSED when the server closes', async (t) => {
-    const never = gate();
-    t.after(() => never.open());
-    let started = 0;
-    const { server, address } = await startServer(
-      t,
-      {
-        onMessage: async (_s, msg) => {
-          started++;
-          await never.promise;
-          return beginResult(nameOf(msg));
-        },
-      },
-      { drainTimeoutMs: 100 },
-    );
-    const client = startClient(t, [address], {}, { reconnect: false, requestTimeoutMs: 5000 });
-    const session = await readySession(client);
+    const { server, session, client, started } = await hangingServer(t);
 
     const failures = [1, 2, 3].map((i) => failsWith(client.request(begin(`r${i}`))));
-    await until(() => started === 3, 'three handlers to start');
+    await until(() => started() === 3, 'three handlers to start');
     await server.close();
     await within(Promise.all(failures), 'the requests to fail');
     assert.equal(session.pendingRequests, 0);
