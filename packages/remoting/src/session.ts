@@ -357,6 +357,7 @@ export class Session {
 
   private callNow(msg: SingleMessage, callback: ResponseCallback, timeoutMs: number): void {
     try {
+      this.checkCanRequest();
       this.sendRequest(
         msg,
         timeoutMs,
@@ -399,9 +400,8 @@ export class Session {
     }
   }
 
-  /** Registers `pending` under a fresh id and sends (or batches) the request. */
+  /** Registers `pending` under a fresh id and sends (or batches) the request; checkCanRequest came first. */
   private sendRequest(msg: SingleMessage, timeoutMs: number, pending: Pending): void {
-    if (pending.callback) this.checkCanRequest();
     const id = this.nextId();
     this.pending.set(id, pending);
     // Deadlines of one timeout value expire in the order they were set, so each value keeps a
