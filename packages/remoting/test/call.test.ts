@@ -67,16 +67,7 @@ describe('call(): requests with a callback', () => {
   });
 
   it('times out with TimeoutError, and the session keeps serving', async (t) => {
-    const never = gate();
-    t.after(() => never.open());
-    const { address } = await startServer(t, {
-      onMessage: async (_s, msg) => {
-        if (nameOf(msg) === 'hang') await never.promise;
-        return beginResult(nameOf(msg));
-      },
-    });
-    const client = startClient(t, [address], {}, { requestTimeoutMs: 5000 });
-    const session = await readySession(client);
+    const { session } = await hangingServer(t, { hangOn: 'hang', client: { requestTimeoutMs: 5000 } });
 
     const [err, res] = await callOnce(session, begin('hang'), { timeoutMs: 100 }).done;
     assert.ok(err instanceof TimeoutError, String(err));

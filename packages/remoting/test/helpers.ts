@@ -343,10 +343,15 @@ export async function startServer(
 }
 
 /**
- * A server whose handlers never answer (until the test ends), and a client session to it with
- * reconnect off: for tests of what open requests see when the server closes.
+ * A server whose handlers never answer (until the test ends), or, with `hangOn`, only for
+ * requests of that name (the others are answered with their name), and a client session to it
+ * (by default with reconnect off): for tests of timeouts and of what open requests see when the
+ * server closes.
  */
-export async function hangingServer(t: TestContext): Promise<{
+export async function hangingServer(
+  t: TestContext,
+  options: { hangOn?: string; client?: Partial<ClientOptions> } = {},
+): Promise<{
   server: Server;
   session: Session;
   client: Client;
@@ -360,13 +365,18 @@ export async function hangingServer(t: TestContext): Promise<{
     {
       onMessage: async (_s, msg) => {
         started++;
-        await never.promise;
+        if (options.hangOn === undefined || nameOf(msg) === options.hangOn) await never.promise;
         return beginResult(nameOf(msg));
       },
     },
     { drainTimeoutMs: 100 },
   );
-  const client = startClient(t, [address], {}, { reconnect: false, requestTimeoutMs: 5000 });
+  const client = startClient(
+    t,
+    [address],
+    {},
+    options.client ?? { reconnect: false, requestTimeoutMs: 5000 },
+  );
   const session = await readySession(client);
   return { server, session, client, started: () => started };
 }

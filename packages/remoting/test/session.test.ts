@@ -19,7 +19,6 @@ import {
   connectRaw,
   echo,
   failsWith,
-  gate,
   hangingServer,
   nameOf,
   rawServer,
@@ -283,16 +282,7 @@ describe('write coalescing', () => {
 
 describe('timeouts and close', () => {
   it('fails a request whose handler never answers with TimeoutError after requestTimeoutMs', async (t) => {
-    const never = gate();
-    t.after(() => never.open());
-    const { address } = await startServer(t, {
-      onMessage: async (_s, msg) => {
-        if (nameOf(msg) === 'hang') await never.promise;
-        return beginResult(nameOf(msg));
-      },
-    });
-    const client = startClient(t, [address], {}, { requestTimeoutMs: 300 });
-    const session = await readySession(client);
+    const { client, session } = await hangingServer(t, { hangOn: 'hang', client: { requestTimeoutMs: 300 } });
 
     let start = performance.now();
     const err = await within(
