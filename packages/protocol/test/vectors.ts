@@ -1,18 +1,25 @@
 /**
- * Reads ../shared/reference/seata-vectors.txt: frames written by the real Seata Java encoder
- * (named vectors) and a live capture between a Java client and a Java TC (transcript lines).
- * A test helper, not a test: it only parses the file, it never runs our codec.
+ * Reads seata-vectors.txt: frames written by the real Seata Java encoder (named vectors) and a
+ * live capture between a Java client and a Java TC (transcript lines). A test helper, not a
+ * test: it only parses the file, it never runs our codec.
+ *
+ * The file is the project's reference (`../shared/reference/seata-vectors.txt`), kept in the
+ * repository as `test/fixtures/seata-vectors.txt` so that a clone anywhere can run the tests;
+ * vectors-fixture.test.ts checks the copy against the reference wherever both are present.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = resolve(here, '../../..');
 
-/** The shared directory: DTX_SHARED, or `../shared` next to the repository root. */
+/** The project's shared directory: DTX_SHARED, or `../shared` next to the repository root. */
 export const SHARED_DIR = process.env.DTX_SHARED ?? resolve(repoRoot, '../shared');
-/** Path of the vector file. */
-export const VECTORS_PATH = resolve(SHARED_DIR, 'reference/seata-vectors.txt');
+/** The reference vector file in the shared directory (may be absent outside the project's machines). */
+export const REFERENCE_VECTORS_PATH = resolve(SHARED_DIR, 'reference/seata-vectors.txt');
+/** Path of the vector file the tests read: the repository's copy. */
+export const VECTORS_PATH = resolve(here, 'fixtures/seata-vectors.txt');
 
 /** One `### Title` section. */
 export interface NamedVector {

@@ -7,10 +7,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { dirname, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ConnectionError } from '@dtx/core';
 import {
   encodeFrame,
@@ -26,6 +24,7 @@ import {
   TypeCode,
 } from '@dtx/protocol';
 import { boundedWaits, sleep } from '@dtx/testing';
+import { VECTORS_PATH } from '../../protocol/test/vectors.js';
 import {
   Client,
   type ClientListener,
@@ -430,11 +429,6 @@ export async function onlySession(server: Server): Promise<Session> {
 
 // -------------------------------------------------------------------------------------------
 // the live Java capture
-
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-/** The shared directory: DTX_SHARED, or `../shared` next to the repository root. */
-const SHARED_DIR = process.env.DTX_SHARED ?? resolve(repoRoot, '../shared');
-const VECTORS_PATH = resolve(SHARED_DIR, 'reference/seata-vectors.txt');
 
 /**
  * The bytes of one frame of the live transcript between a real Java 2.2.0 client and TC in
