@@ -117,6 +117,13 @@ export class ByteReader {
     return v;
   }
 
+  f64(field: string): number {
+    this.need(8, field);
+    const v = viewOf(this.buf).getFloat64(this.buf.byteOffset + this.offset);
+    this.offset += 8;
+    return v;
+  }
+
   /** UTF-8 bytes of a length already read; validated so a bad byte is an error, not U+FFFD. */
   utf8(length: number, field: string): string {
     this.need(length, field);
@@ -237,6 +244,12 @@ export class ByteWriter {
     }
     this.ensure(8);
     viewOf(this.buf).setBigInt64(this.buf.byteOffset + this.offset, v);
+    this.offset += 8;
+  }
+
+  f64(v: number): void {
+    this.ensure(8);
+    viewOf(this.buf).setFloat64(this.buf.byteOffset + this.offset, v);
     this.offset += 8;
   }
 

@@ -3,7 +3,7 @@
  */
 
 export { type CodecOptions, decodeBody, encodeBody } from './body-codec.js';
-export { ByteWriter } from './byte-io.js';
+export { ByteReader, ByteWriter } from './byte-io.js';
 export { compress, decompress, isCompressorSupported } from './compressor.js';
 export {
   BranchStatus,

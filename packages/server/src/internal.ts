@@ -1,4 +1,5 @@
 /** Sibling-package internals of @dtx/server; not for users. */
 
-export { encodeRecord, readRecords } from './store/file/file-store.js';
+export { appendRecord, encodeRecord, readRecords } from './store/file/file-store.js';
+export { RecordTag, readOp, writeOp } from './store/file/record-codec.js';
 export { applyOp, globalFromJson, globalToJson, opFromJson, opToJson } from './store/session-codec.js';

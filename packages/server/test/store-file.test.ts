@@ -16,24 +16,28 @@ async function tempDir(): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), 'dtx-file-store-'));
 }
 
-describeStoreConformance('FileStore', async () => {
-  const dir = await tempDir();
-  const opened: FileStore[] = [];
-  const make = () => {
-    const s = new FileStore({ dir });
-    opened.push(s);
-    return s;
-  };
-  return {
-    store: make(),
-    reopen: async () => make(),
-    cleanup: async () => {
-      for (const s of opened) await s.close();
-      await fs.rm(dir, { recursive: true, force: true });
-    },
-    sharedLocks: false,
-  };
-});
+// The default keeps one batch in flight; with several, batches land in any order and are
+// acknowledged in log order, which the suite's durability and ordering cases check.
+for (const maxWritesInFlight of [1, 3]) {
+  describeStoreConformance(`FileStore (${maxWritesInFlight} write(s) in flight)`, async () => {
+    const dir = await tempDir();
+    const opened: FileStore[] = [];
+    const make = () => {
+      const s = new FileStore({ dir, maxWritesInFlight });
+      opened.push(s);
+      return s;
+    };
+    return {
+      store: make(),
+      reopen: async () => make(),
+      cleanup: async () => {
+        for (const s of opened) await s.close();
+        await fs.rm(dir, { recursive: true, force: true });
+      },
+      sharedLocks: false,
+    };
+  });
+}
 
 // The file store's companion: row locks in memory (one TC, so both managers are the same one).
 describeLockManagerConformance('MemoryLockManager', async () => {

@@ -813,6 +813,13 @@ export class Coordinator {
     fn: (branches: BranchSession[]) => Promise<void>,
   ): Promise<void> {
     if (branches.length === 1) return fn(branches);
+    if (branches.length === 2) {
+      // The common TCC shape: two branches, usually of two participants; no grouping needed.
+      const [a, b] = branches as [BranchSession, BranchSession];
+      if (a.clientId === b.clientId) return fn(branches);
+      await Promise.all([fn([a]), fn([b])]);
+      return;
+    }
     const groups = new Map<string, BranchSession[]>();
     for (const b of branches) getOrCreate(groups, b.clientId, (): BranchSession[] => []).push(b);
     if (groups.size === 1) return fn(branches);
@@ -878,7 +885,7 @@ export class Coordinator {
       branchType: BranchType.SAGA,
       status: B.Registered,
       clientId: first?.clientId ?? `${g.applicationId}:0:0`,
-      applicationData: Object.keys(S).find((k) => S[k as keyof typeof S] === g.status) ?? null,
+      applicationData: STATUS_NAMES.get(g.status) ?? null,
       lockKey: null,
       beginTime: g.beginTime,
     };
@@ -914,8 +921,9 @@ export class Coordinator {
   private async end(g: GlobalSession, status: number, unlock = true): Promise<void> {
     g.status = status;
     g.active = false;
-    this.txCounter.inc({ role: 'tc', status: statusName(status) });
-    this.txLatency.observe({ role: 'tc', status: statusName(status) }, (Date.now() - g.beginTime) / 1000);
+    const labels = { role: 'tc', status: statusName(status) };
+    this.txCounter.inc(labels);
+    this.txLatency.observe(labels, (Date.now() - g.beginTime) / 1000);
     publish(Channels.TC_GLOBAL_STATUS, () => ({ xid: g.xid, status }));
     const success =
       status === S.Committed ||
@@ -1086,8 +1094,9 @@ const removedHere = new WeakMap<GlobalSession, Set<bigint>>();
 /** Sessions that took AT row locks in this process. */
 const lockHolders = new WeakSet<GlobalSession>();
 
+const STATUS_NAMES = new Map<number, string>(Object.entries(S).map(([k, v]) => [v, k]));
+
 /** GlobalStatus name of a code. */
 export function statusName(code: number): string {
-  for (const [k, v] of Object.entries(S)) if (v === code) return k;
-  return String(code);
+  return STATUS_NAMES.get(code) ?? String(code);
 }

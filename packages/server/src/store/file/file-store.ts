@@ -2,7 +2,8 @@
  * The embedded default store: a session log in `sessionStore/`.
  *
  * Each record is `u32 length | u32 generation | u32 crc32(generation + payload) | payload`
- * (payload = the record's JSON; generation = the segment's number). The log lives in a
+ * (payload = the record's binary form, see record-codec.ts; generation = the segment's number).
+ * Records are encoded straight into the batch being collected. The log lives in a
  * preallocated segment written in place, so a durable write changes no file metadata and costs
  * one O_DSYNC write (no journal commit for a new file size). Segments are recycled: a record
  * from an older generation marks the end of the log, so a reused file needs no zero-filling.
@@ -17,9 +18,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { TransactionError } from '@dtx/core';
+import { ByteWriter } from '@dtx/protocol';
 import type { GlobalSession } from '../../session/global-session.js';
-import { applyOp, globalFromJson, globalToJson, opFromJson, opToJson } from '../session-codec.js';
+import { applyOp, globalFromJson, globalToJson } from '../session-codec.js';
 import type { SessionQuery, StoreOp, TransactionStore } from '../transaction-store.js';
+import { readOp, writeOp } from './record-codec.js';
 
 /** File store options. */
 export interface FileStoreOptions {
@@ -38,8 +41,10 @@ export interface FileStoreOptions {
   /**
    * Group-commit writes on their way to disk at once, at disjoint offsets. Batches are still
    * acknowledged strictly in order, so replay (which stops at the first gap) never loses an
-   * acknowledged record.
-   * @default 2
+   * acknowledged record. One is best on the disks measured (BENCHMARKS.md): a second write in
+   * flight makes each slower, as the device syncs them one after the other anyway, and costs
+   * CPU for smaller batches.
+   * @default 1
    */
   maxWritesInFlight: number;
 }
@@ -49,7 +54,7 @@ export const DEFAULT_FILE_STORE_OPTIONS: Readonly<FileStoreOptions> = Object.fre
   dir: './sessionStore',
   compactThresholdBytes: 32 * 1024 * 1024,
   sync: true,
-  maxWritesInFlight: 2,
+  maxWritesInFlight: 1,
 });
 
 const HEADER = 12;
@@ -57,6 +62,9 @@ const SPARE = 'dtx-session.spare';
 const LOG_PATTERN = /^dtx-session-(\d+)\.log$/;
 const MIN_SEGMENT = 64 * 1024;
 const ZERO_CHUNK = 1024 * 1024;
+/** A batch buffer starts this big and is kept for the next batch unless it grew past REUSE_MAX. */
+const BATCH_START = 16 * 1024;
+const REUSE_MAX = 1024 * 1024;
 
 interface Waiter {
   resolve(): void;
@@ -65,6 +73,8 @@ interface Waiter {
 
 /** One group-commit write on its way to disk. */
 interface Batch {
+  /** Holds the batch's bytes until the write is done; then it collects a later batch. */
+  writer: ByteWriter;
   done: boolean;
   error: Error | null;
   durable: Waiter[];
@@ -75,15 +85,45 @@ function storeError(message: string, cause?: unknown): TransactionError {
   return new TransactionError('FailedStore', message, { cause });
 }
 
-/** Encodes one record of segment `generation`. */
-export function encodeRecord(payload: string, generation: number): Buffer {
-  const body = Buffer.from(payload, 'utf8');
-  const out = Buffer.allocUnsafe(HEADER + body.length);
-  out.writeUInt32BE(body.length, 0);
-  out.writeUInt32BE(generation, 4);
-  body.copy(out, HEADER);
-  out.writeUInt32BE(zlib.crc32(body, zlib.crc32(out.subarray(4, 8))), 8);
-  return out;
+/**
+ * Appends one record of segment `generation` to `w`. Throws (leaving `w` as it was) when the op
+ * cannot be encoded.
+ */
+export function appendRecord(w: ByteWriter, op: StoreOp, generation: number): void {
+  const at = w.offset;
+  try {
+    w.ensure(HEADER);
+    w.offset += HEADER;
+    writeOp(w, op);
+  } catch (err) {
+    w.offset = at;
+    throw err;
+  }
+  const buf = w.buf;
+  buf.writeUInt32BE(w.offset - at - HEADER, at);
+  buf.writeUInt32BE(generation, at + 4);
+  buf.writeUInt32BE(zlib.crc32(buf.subarray(at + HEADER, w.offset), generationCrc(generation)), at + 8);
+}
+
+let crcOf = -1;
+let crcValue = 0;
+
+/** The checksum of a generation's 4 bytes, where every record's checksum starts (one segment at a time). */
+function generationCrc(generation: number): number {
+  if (generation !== crcOf) {
+    const bytes = Buffer.alloc(4);
+    bytes.writeUInt32BE(generation);
+    crcValue = zlib.crc32(bytes);
+    crcOf = generation;
+  }
+  return crcValue;
+}
+
+/** One record of segment `generation`, on its own. */
+export function encodeRecord(op: StoreOp, generation: number): Buffer {
+  const w = new ByteWriter(256);
+  appendRecord(w, op, generation);
+  return w.result();
 }
 
 /**
@@ -100,9 +140,9 @@ export function readRecords(data: Buffer, generation: number): { ops: StoreOp[];
     const crc = data.readUInt32BE(at + 8);
     if (len === 0 || gen !== generation || data.length - at - HEADER < len) break;
     const body = data.subarray(at + HEADER, at + HEADER + len);
-    if (zlib.crc32(body, zlib.crc32(data.subarray(at + 4, at + 8))) !== crc) break;
+    if (zlib.crc32(body, generationCrc(gen)) !== crc) break;
     try {
-      ops.push(opFromJson(body.toString('utf8')));
+      ops.push(readOp(data, at + HEADER, at + HEADER + len));
     } catch {
       break;
     }
@@ -153,8 +193,10 @@ export class FileStore implements TransactionStore {
   /** The spare segment, zero-filled in the background the first time: its size once ready. */
   private next: Promise<number> | null = null;
   private spareReady = 0;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /** The records of the next batch, encoded; `pendingRecords` of them. */
+  private pending = new ByteWriter(BATCH_START);
+  private pendingRecords = 0;
+  private readonly spareWriters: ByteWriter[] = [];
   private waiters: Waiter[] = [];
   private lazyWaiters: Waiter[] = [];
   /** Batches written but not yet acknowledged, oldest first. */
@@ -270,10 +312,13 @@ export class FileStore implements TransactionStore {
     // before it; one that does not apply is not logged, so a replay never meets it.
     if (op.op === 'globalUpdate' && op.expect !== undefined && this.live.get(op.xid)?.status !== op.expect)
       return Promise.resolve(false);
+    try {
+      appendRecord(this.pending, op, this.seq);
+    } catch (err) {
+      return Promise.reject(storeError(`cannot encode a ${op.op} record: ${(err as Error).message}`, err));
+    }
+    this.pendingRecords++;
     applyOp(this.live, op);
-    const record = encodeRecord(opToJson(op), this.seq);
-    this.pending.push(record);
-    this.pendingBytes += record.length;
     const p = new Promise<boolean>((resolve, reject) => {
       (durable ? this.waiters : this.lazyWaiters).push({ resolve: () => resolve(true), reject });
     });
@@ -291,12 +336,12 @@ export class FileStore implements TransactionStore {
       return;
     }
     if (
-      this.pending.length === 0 ||
+      this.pendingRecords === 0 ||
       this.compacting ||
       this.inFlight.length >= this.options.maxWritesInFlight
     )
       return;
-    if (this.position + this.pendingBytes > this.segmentSize) {
+    if (this.position + this.pending.offset > this.segmentSize) {
       // The segment is full. Once the writes in flight have landed, the snapshot of the live
       // sessions (which already include the queued changes) goes to the next segment, so the
       // queued batch needs no write of its own.
@@ -308,24 +353,27 @@ export class FileStore implements TransactionStore {
         this.rejectPending(this.failure);
         return;
       }
-      this.stats.records += this.pending.length;
+      this.stats.records += this.pendingRecords;
       const waiters = [...this.waiters, ...this.lazyWaiters];
-      this.pending = [];
-      this.pendingBytes = 0;
+      this.pending.offset = 0;
+      this.pendingRecords = 0;
       this.waiters = [];
       this.lazyWaiters = [];
       for (const w of waiters) w.resolve();
       this.notifyIdle();
       return;
     }
-    const data =
-      this.pending.length === 1
-        ? (this.pending[0] as Buffer)
-        : Buffer.concat(this.pending, this.pendingBytes);
-    const batch: Batch = { done: false, error: null, durable: this.waiters, lazy: this.lazyWaiters };
-    this.stats.records += this.pending.length;
-    this.pending = [];
-    this.pendingBytes = 0;
+    const data = this.pending.result();
+    const batch: Batch = {
+      writer: this.pending,
+      done: false,
+      error: null,
+      durable: this.waiters,
+      lazy: this.lazyWaiters,
+    };
+    this.stats.records += this.pendingRecords;
+    this.pending = this.spareWriters.pop() ?? new ByteWriter(BATCH_START);
+    this.pendingRecords = 0;
     this.waiters = [];
     this.lazyWaiters = [];
     this.inFlight.push(batch);
@@ -347,6 +395,10 @@ export class FileStore implements TransactionStore {
   private settle(): void {
     while (this.inFlight.length > 0 && (this.inFlight[0] as Batch).done) {
       const batch = this.inFlight.shift() as Batch;
+      if (batch.writer.buf.length <= REUSE_MAX && this.spareWriters.length < this.options.maxWritesInFlight) {
+        batch.writer.offset = 0;
+        this.spareWriters.push(batch.writer);
+      }
       if (batch.error && !this.failure)
         this.failure = storeError(`session log write failed: ${batch.error.message}`, batch.error);
       for (const w of [...batch.durable, ...batch.lazy]) {
@@ -354,14 +406,14 @@ export class FileStore implements TransactionStore {
         else w.resolve();
       }
     }
-    if (this.pending.length > 0) this.flush();
+    if (this.pendingRecords > 0) this.flush();
     else this.notifyIdle();
   }
 
   private rejectPending(err: Error): void {
     for (const w of [...this.waiters, ...this.lazyWaiters]) w.reject(err);
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.pending.offset = 0;
+    this.pendingRecords = 0;
     this.waiters = [];
     this.lazyWaiters = [];
     this.notifyIdle();
@@ -375,10 +427,9 @@ export class FileStore implements TransactionStore {
    */
   private compact(): void {
     const generation = this.seq + 1;
-    const parts: Buffer[] = [];
-    for (const g of this.live.values())
-      parts.push(encodeRecord(opToJson({ op: 'globalAdd', global: g }), generation));
-    const image = Buffer.concat(parts);
+    const w = new ByteWriter(BATCH_START);
+    for (const g of this.live.values()) appendRecord(w, { op: 'globalAdd', global: g }, generation);
+    const image = w.result();
     // Keep room to grow: a live set larger than half a segment doubles the segment size.
     let nextSize = this.segmentSize;
     while (image.length * 2 > nextSize) nextSize *= 2;
@@ -422,12 +473,12 @@ export class FileStore implements TransactionStore {
       this.compact();
     } finally {
       this.compacting = false;
-      if (this.pending.length > 0) this.flush();
+      if (this.pendingRecords > 0) this.flush();
     }
   }
 
   private notifyIdle(): void {
-    if (this.inFlight.length > 0 || this.pending.length > 0) return;
+    if (this.inFlight.length > 0 || this.pendingRecords > 0) return;
     const w = this.idleWaiters;
     this.idleWaiters = [];
     for (const f of w) f();
@@ -435,7 +486,7 @@ export class FileStore implements TransactionStore {
 
   /** Resolves when everything queued has been written. */
   idle(): Promise<void> {
-    if (this.inFlight.length === 0 && this.pending.length === 0) return Promise.resolve();
+    if (this.inFlight.length === 0 && this.pendingRecords === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -462,7 +513,7 @@ export class FileStore implements TransactionStore {
 
   async close(): Promise<void> {
     if (this.fd === null) return;
-    if (this.scheduled || this.pending.length > 0) {
+    if (this.scheduled || this.pendingRecords > 0) {
       this.scheduled = false;
       this.flush();
     }
