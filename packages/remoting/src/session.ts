@@ -28,6 +28,7 @@ import {
 } from '@dtx/protocol';
 import { Dispatcher } from './dispatcher.js';
 import type { SessionOptions } from './options.js';
+import { PendingTable } from './pending-table.js';
 
 /** What a session reports to its owner. All optional; the Getty EventListener. */
 export interface SessionListener {
@@ -61,6 +62,8 @@ export type ResponseCallback = (err: Error | null, response: SingleMessage | nul
  * A class, so every entry has one shape.
  */
 class Pending {
+  /** The request id, once sent. */
+  id = 0;
   constructor(
     readonly resolve: ((msg: SingleMessage) => void) | null,
     readonly reject: ((err: Error) => void) | null,
@@ -137,7 +140,7 @@ export class Session {
 
   private readonly decoder: FrameDecoder;
   private readonly dispatcher: Dispatcher;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new PendingTable<Pending>();
   /** Ids by timeout value, in the order their deadlines fall. */
   private readonly deadlines = new Map<number, { ids: number[]; head: number }>();
   private timeoutTimer: NodeJS.Timeout | null = null;
@@ -403,7 +406,8 @@ export class Session {
   /** Registers `pending` under a fresh id and sends (or batches) the request; checkCanRequest came first. */
   private sendRequest(msg: SingleMessage, timeoutMs: number, pending: Pending): void {
     const id = this.nextId();
-    this.pending.set(id, pending);
+    pending.id = id;
+    this.pending.add(pending);
     // Deadlines of one timeout value expire in the order they were set, so each value keeps a
     // FIFO of ids and the tick only looks at heads: no timer per request.
     let queue = this.deadlines.get(timeoutMs);
@@ -438,9 +442,8 @@ export class Session {
 
   /** A send that failed at once; the caller may still be inside call(), so a callback waits a tick. */
   private failPending(id: number, err: Error): void {
-    const p = this.pending.get(id);
+    const p = this.pending.take(id);
     if (!p) return;
-    this.pending.delete(id);
     if (p.callback) process.nextTick(() => this.settle(p, err, null));
     else this.settle(p, err, null);
   }
@@ -467,7 +470,7 @@ export class Session {
         if (p && p.deadline > now && p.timeoutMs === timeoutMs) break;
         queue.head++;
         if (p && p.timeoutMs === timeoutMs) {
-          this.pending.delete(id);
+          this.pending.take(id);
           this.settle(
             p,
             new TimeoutError(
@@ -609,9 +612,8 @@ export class Session {
   }
 
   private resolve(id: number, msg: SingleMessage): void {
-    const p = this.pending.get(id);
+    const p = this.pending.take(id);
     if (!p) return; // late response after a timeout: nothing waits for it any more
-    this.pending.delete(id);
     if (RESPONSE_CHANNEL.hasSubscribers) RESPONSE_CHANNEL.publish({ session: this, id, message: msg });
     this.settle(p, null, msg);
   }
@@ -770,8 +772,7 @@ export class Session {
     const err = new ConnectionError('CONNECTION_CLOSED', `session to ${this.remoteAddress} closed`, {
       cause: this.closeReason ?? undefined,
     });
-    const pending = [...this.pending.values()];
-    this.pending.clear();
+    const pending = this.pending.drain();
     for (const p of pending) this.settle(p, err, null);
     this.deadlines.clear();
     if (this.timeoutTimer) {
