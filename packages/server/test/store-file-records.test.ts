@@ -61,15 +61,19 @@ const op: fc.Arbitrary<StoreOp> = fc.oneof(
   fc.record({ xid: fc.string(), branchId: id }).map((o): StoreOp => ({ op: 'branchRemove', ...o })),
 );
 
+/** Any payload framed as a log record (length, generation, checksum), written independently of the store's code. */
+function frameRecord(payload: Buffer, generation: number): Buffer {
+  const out = Buffer.alloc(12 + payload.length);
+  out.writeUInt32BE(payload.length, 0);
+  out.writeUInt32BE(generation, 4);
+  payload.copy(out, 12);
+  out.writeUInt32BE(zlib.crc32(payload, zlib.crc32(out.subarray(4, 8))), 8);
+  return out;
+}
+
 /** A record in the JSON layout of logs written before the binary codec. */
 function jsonRecord(o: StoreOp, generation: number): Buffer {
-  const body = Buffer.from(opToJson(o), 'utf8');
-  const out = Buffer.alloc(12 + body.length);
-  out.writeUInt32BE(body.length, 0);
-  out.writeUInt32BE(generation, 4);
-  body.copy(out, 12);
-  out.writeUInt32BE(zlib.crc32(body, zlib.crc32(out.subarray(4, 8))), 8);
-  return out;
+  return frameRecord(Buffer.from(opToJson(o), 'utf8'), generation);
 }
 
 const sample: StoreOp[] = [
@@ -155,15 +159,7 @@ describe('file store records', () => {
   it('stops at a record that does not decode, even with a good checksum', () => {
     const gen = 3;
     const good = encodeRecord(sample[0] as StoreOp, gen);
-    // A checksummed payload with an unknown tag, one with a byte left over, one cut short.
-    const forged = (payload: Buffer) => {
-      const out = Buffer.alloc(12 + payload.length);
-      out.writeUInt32BE(payload.length, 0);
-      out.writeUInt32BE(gen, 4);
-      payload.copy(out, 12);
-      out.writeUInt32BE(zlib.crc32(payload, zlib.crc32(out.subarray(4, 8))), 8);
-      return out;
-    };
+    // Checksummed payloads: an unknown tag, a byte left over, one cut short, a bad string length.
     const removal = encodeRecord(sample[5] as StoreOp, gen).subarray(12);
     for (const bad of [
       Buffer.from([99, 0, 0, 0, 0]),
@@ -171,7 +167,7 @@ describe('file store records', () => {
       removal.subarray(0, removal.length - 1),
       Buffer.from([RecordTag.GLOBAL_REMOVE, 0xff, 0xff, 0xff, 0xfe]),
     ]) {
-      const { ops, validLength } = readRecords(Buffer.concat([good, forged(bad), good]), gen);
+      const { ops, validLength } = readRecords(Buffer.concat([good, frameRecord(bad, gen), good]), gen);
       assert.equal(validLength, good.length, `stops before ${bad.toString('hex')}`);
       assert.equal(ops.length, 1);
     }
