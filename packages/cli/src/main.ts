@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/usr/bin/env -S node --max-semi-space-size=8 --heap-growing-percent=100
 import type { TcServer } from '@dtx/server';
 /**
  * Entry point of the `dtx` binary: parses the command line, runs the command, and turns

@@ -141,3 +141,13 @@ describe('dtx tx against a running TC', () => {
     await until(async () => peer.registerTm('after-restart'), 'registration after restart');
   });
 });
+
+describe('the node flags the TC runs with', () => {
+  test('the dtx shebang, npm start and spawnDtxServer pass the same flags', async () => {
+    const { TC_NODE_FLAGS } = await import('@dtx/testing');
+    const shebang = fs.readFileSync(CLI, 'utf8').split('\n')[0] ?? '';
+    assert.equal(shebang, `#!/usr/bin/env -S node ${TC_NODE_FLAGS.join(' ')}`);
+    const root = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, '../../../package.json'), 'utf8'));
+    assert.match(root.scripts.start, new RegExp(` node ${TC_NODE_FLAGS.join(' ')} packages/cli/dist/main\\.js server$`));
+  });
+});

@@ -29,6 +29,7 @@ export {
   type DtxServerProcess,
   FAST_RECOVERY_ENV,
   spawnDtxServer,
+  TC_NODE_FLAGS,
 } from './tc-process.js';
 export {
   type BoundedWaits,
