@@ -147,7 +147,12 @@ describe('the node flags the TC runs with', () => {
     const { TC_NODE_FLAGS } = await import('@dtx/testing');
     const shebang = fs.readFileSync(CLI, 'utf8').split('\n')[0] ?? '';
     assert.equal(shebang, `#!/usr/bin/env -S node ${TC_NODE_FLAGS.join(' ')}`);
-    const root = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, '../../../package.json'), 'utf8'));
-    assert.match(root.scripts.start, new RegExp(` node ${TC_NODE_FLAGS.join(' ')} packages/cli/dist/main\\.js server$`));
+    const root = JSON.parse(
+      fs.readFileSync(path.resolve(import.meta.dirname, '../../../package.json'), 'utf8'),
+    );
+    assert.match(
+      root.scripts.start,
+      new RegExp(` node ${TC_NODE_FLAGS.join(' ')} packages/cli/dist/main\\.js server$`),
+    );
   });
 });
