@@ -3,16 +3,19 @@
  *
  * Each record is `u32 length | u32 generation | u32 crc32(generation + payload) | payload`
  * (payload = the record's binary form, see record-codec.ts; generation = the segment's number).
- * Records are encoded straight into the batch being collected. The log lives in a
- * preallocated segment written in place, so a durable write changes no file metadata and costs
- * one O_DSYNC write (no journal commit for a new file size). Segments are recycled: a record
- * from an older generation marks the end of the log, so a reused file needs no zero-filling.
- * Records written in the same event-loop turn, and while the previous write is on its way to
- * disk, go out in one write (group commit). A durable write's promise settles only after its
- * batch is on disk; others settle when written. On open the log is replayed up to the first
- * record of another generation, or a torn or corrupt one. When a segment fills up, the live
- * sessions are written to the spare segment, which is renamed into place as the next
- * generation, and the old segment becomes the spare: compaction.
+ * Records written in one event-loop turn are encoded into one batch and copied into a ring of
+ * shared memory, from which a writer thread (log-ring.ts, log-writer.ts) writes them with one
+ * O_DSYNC write at their place in a preallocated segment. While it writes, the next turns' records
+ * collect in the ring, and it takes them all as soon as its write returns, without waiting for
+ * this thread's event loop: group commit. A write's promise settles once the writer has written
+ * and synced its record. Every batch is synced, so a record its caller does not wait for cannot
+ * leave a hole that would end a replay before an acknowledged one. The segment is written in
+ * place, so a durable write changes no file metadata (no journal commit for a new file size).
+ * Segments are recycled: a record from an older generation marks the end of the log, so a reused
+ * file needs no zero-filling. On open the log is replayed up to the first record of another
+ * generation, or a torn or corrupt one. When a segment fills up, the live sessions are written to
+ * the spare segment, which is renamed into place as the next generation, and the old segment
+ * becomes the spare: compaction.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,6 +25,7 @@ import { ByteWriter } from '@dtx/protocol';
 import type { GlobalSession } from '../../session/global-session.js';
 import { applyOp, globalFromJson, globalToJson } from '../session-codec.js';
 import type { SessionQuery, StoreOp, TransactionStore } from '../transaction-store.js';
+import { LogRing } from './log-ring.js';
 import { readOp, writeOp } from './record-codec.js';
 
 /** File store options. */
@@ -39,14 +43,11 @@ export interface FileStoreOptions {
    */
   sync: boolean;
   /**
-   * Group-commit writes on their way to disk at once, at disjoint offsets. Batches are still
-   * acknowledged strictly in order, so replay (which stops at the first gap) never loses an
-   * acknowledged record. One is best on the disks measured (BENCHMARKS.md): a second write in
-   * flight makes each slower, as the device syncs them one after the other anyway, and costs
-   * CPU for smaller batches.
-   * @default 1
+   * Size of the shared ring the records are copied into for the writer thread. A batch larger
+   * than the room left is handed over in parts as the writer frees room.
+   * @default 1 MiB
    */
-  maxWritesInFlight: number;
+  ringBytes: number;
 }
 
 /** Defaults of FileStoreOptions. */
@@ -54,31 +55,24 @@ export const DEFAULT_FILE_STORE_OPTIONS: Readonly<FileStoreOptions> = Object.fre
   dir: './sessionStore',
   compactThresholdBytes: 32 * 1024 * 1024,
   sync: true,
-  maxWritesInFlight: 1,
+  ringBytes: 1024 * 1024,
 });
 
 const HEADER = 12;
 const SPARE = 'dtx-session.spare';
 const LOG_PATTERN = /^dtx-session-(\d+)\.log$/;
 const MIN_SEGMENT = 64 * 1024;
+const MIN_RING = 4096;
 const ZERO_CHUNK = 1024 * 1024;
 /** A batch buffer starts this big and is kept for the next batch unless it grew past REUSE_MAX. */
 const BATCH_START = 16 * 1024;
 const REUSE_MAX = 1024 * 1024;
 
+/** A write waiting for the writer thread to pass `end` (a log offset). */
 interface Waiter {
-  resolve(): void;
+  end: number;
+  resolve(value: boolean): void;
   reject(err: Error): void;
-}
-
-/** One group-commit write on its way to disk. */
-interface Batch {
-  /** Holds the batch's bytes until the write is done; then it collects a later batch. */
-  writer: ByteWriter;
-  done: boolean;
-  error: Error | null;
-  durable: Waiter[];
-  lazy: Waiter[];
 }
 
 function storeError(message: string, cause?: unknown): TransactionError {
@@ -189,23 +183,25 @@ export class FileStore implements TransactionStore {
   private fdSync: number | null = null;
   private seq = 0;
   private segmentSize: number;
-  private position = 0;
+  /** Log bytes from offset `segmentLog` on go to the current segment from `segmentPosition` on. */
+  private segmentLog = 0;
+  private segmentPosition = 0;
   /** The spare segment, zero-filled in the background the first time: its size once ready. */
   private next: Promise<number> | null = null;
   private spareReady = 0;
-  /** The records of the next batch, encoded; `pendingRecords` of them. */
+  /** The writer thread and the ring it writes from. */
+  private ring: LogRing | null = null;
+  /** Records encoded this turn (`pendingRecords` of them); the first `pendingCopied` bytes are in the ring. */
   private pending = new ByteWriter(BATCH_START);
   private pendingRecords = 0;
-  private readonly spareWriters: ByteWriter[] = [];
+  private pendingCopied = 0;
+  /** Writes not settled yet, in log order, from `waitersHead` on. */
   private waiters: Waiter[] = [];
-  private lazyWaiters: Waiter[] = [];
-  /** Batches written but not yet acknowledged, oldest first. */
-  private readonly inFlight: Batch[] = [];
-  private compacting = false;
+  private waitersHead = 0;
   private scheduled = false;
   private failure: Error | null = null;
   private idleWaiters: Array<() => void> = [];
-  /** Durable writes (each one disk wait), records, writes and compactions: the group-commit ratio. */
+  /** Synced writes (each one disk wait), records, writes and compactions: the group-commit ratio. */
   readonly stats = { syncs: 0, records: 0, writes: 0, compactions: 0 };
 
   constructor(options: Partial<FileStoreOptions> = {}) {
@@ -255,8 +251,17 @@ export class FileStore implements TransactionStore {
       // overwritten by the next writes; its generation or checksum stops any later replay there.
       this.segmentSize = data.length;
     }
+    try {
+      this.ring = await LogRing.start(
+        Math.max(MIN_RING, this.options.ringBytes),
+        () => this.onWritten(),
+        (err) => this.onWriterError(err),
+      );
+    } catch (err) {
+      throw storeError(`cannot start the session log writer thread: ${(err as Error).message}`, err);
+    }
     this.openSegment(file);
-    this.position = validLength;
+    this.startSegment(validLength);
     // An older segment left by a compaction interrupted after its rename becomes the spare.
     for (const s of seqs.filter((x) => x < this.seq)) {
       if (s === this.seq - 1) fs.renameSync(this.fileName(s), path.join(this.options.dir, SPARE));
@@ -305,9 +310,9 @@ export class FileStore implements TransactionStore {
       .catch(() => 0); // no spare yet: a compaction zero-fills one itself
   }
 
-  write(op: StoreOp, durable: boolean): Promise<boolean> {
+  write(op: StoreOp, _durable: boolean): Promise<boolean> {
     if (this.failure) return Promise.reject(this.failure);
-    if (this.fd === null) return Promise.reject(storeError('file store is not open'));
+    if (this.fd === null || this.ring === null) return Promise.reject(storeError('file store is not open'));
     // A compare-and-set is checked against the live sessions, which hold every change queued
     // before it; one that does not apply is not logged, so a replay never meets it.
     if (op.op === 'globalUpdate' && op.expect !== undefined && this.live.get(op.xid)?.status !== op.expect)
@@ -319,111 +324,118 @@ export class FileStore implements TransactionStore {
     }
     this.pendingRecords++;
     applyOp(this.live, op);
+    // Every batch is synced: a record that need not wait for the disk is simply not awaited by
+    // its caller, and its promise settles with its batch all the same.
+    const end = this.ring.copied + this.pending.offset - this.pendingCopied;
     const p = new Promise<boolean>((resolve, reject) => {
-      (durable ? this.waiters : this.lazyWaiters).push({ resolve: () => resolve(true), reject });
+      this.waiters.push({ end, resolve, reject });
     });
-    if (this.inFlight.length < this.options.maxWritesInFlight && !this.scheduled) {
+    if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      setImmediate(this.flushNow);
     }
     return p;
   }
 
+  private readonly flushNow = (): void => this.flush();
+
+  /** Hands the records queued this turn to the writer thread, or compacts when the segment is full. */
   private flush(): void {
     this.scheduled = false;
+    const ring = this.ring;
     if (this.failure) {
       this.rejectPending(this.failure);
       return;
     }
-    if (
-      this.pendingRecords === 0 ||
-      this.compacting ||
-      this.inFlight.length >= this.options.maxWritesInFlight
-    )
-      return;
-    if (this.position + this.pending.offset > this.segmentSize) {
-      // The segment is full. Once the writes in flight have landed, the snapshot of the live
-      // sessions (which already include the queued changes) goes to the next segment, so the
-      // queued batch needs no write of its own.
-      if (this.inFlight.length > 0) return; // retried when they complete
-      try {
-        this.compact();
-      } catch (err) {
-        this.failure = storeError(`compaction failed: ${(err as Error).message}`, err);
-        this.rejectPending(this.failure);
-        return;
-      }
-      this.stats.records += this.pendingRecords;
-      const waiters = [...this.waiters, ...this.lazyWaiters];
-      this.pending.offset = 0;
-      this.pendingRecords = 0;
-      this.waiters = [];
-      this.lazyWaiters = [];
-      for (const w of waiters) w.resolve();
-      this.notifyIdle();
+    const uncopied = this.pending.offset - this.pendingCopied;
+    if (uncopied === 0 || ring === null) return;
+    if (this.segmentPosition + (ring.copied + uncopied - this.segmentLog) > this.segmentSize) {
+      // The segment is full. Once the writer has written what it holds, the snapshot of the
+      // live sessions (which already include the queued changes) goes to the next segment, so
+      // the queued records need no write of their own.
+      if (!ring.drained) return; // retried when it has
+      this.compactAndSettle();
       return;
     }
-    const data = this.pending.result();
-    const batch: Batch = {
-      writer: this.pending,
-      done: false,
-      error: null,
-      durable: this.waiters,
-      lazy: this.lazyWaiters,
-    };
-    this.stats.records += this.pendingRecords;
-    this.pending = this.spareWriters.pop() ?? new ByteWriter(BATCH_START);
-    this.pendingRecords = 0;
-    this.waiters = [];
-    this.lazyWaiters = [];
-    this.inFlight.push(batch);
-    // A batch with a durable record goes through the O_DSYNC descriptor: one threadpool hop that
-    // returns when the bytes are on disk, instead of a write and then an fdatasync.
-    const fd = (batch.durable.length > 0 ? this.fdSync : this.fd) as number;
-    const at = this.position;
-    this.position += data.length;
-    this.stats.writes++;
-    if (batch.durable.length > 0 && this.options.sync) this.stats.syncs++;
-    writeAll(fd, data, at, (err) => {
-      batch.done = true;
-      batch.error = err;
-      this.settle();
-    });
+    this.pendingCopied += ring.push(this.pending.buf, this.pendingCopied, this.pending.offset);
+    if (this.pendingCopied === this.pending.offset) {
+      // All handed over (a full ring takes the rest after its next write).
+      this.stats.records += this.pendingRecords;
+      this.pendingRecords = 0;
+      this.pendingCopied = 0;
+      if (this.pending.buf.length > REUSE_MAX) this.pending = new ByteWriter(BATCH_START);
+      else this.pending.offset = 0;
+    }
   }
 
-  /** Acknowledges finished batches in order; a failed batch fails the store. */
-  private settle(): void {
-    while (this.inFlight.length > 0 && (this.inFlight[0] as Batch).done) {
-      const batch = this.inFlight.shift() as Batch;
-      if (batch.writer.buf.length <= REUSE_MAX && this.spareWriters.length < this.options.maxWritesInFlight) {
-        batch.writer.offset = 0;
-        this.spareWriters.push(batch.writer);
-      }
-      if (batch.error && !this.failure)
-        this.failure = storeError(`session log write failed: ${batch.error.message}`, batch.error);
-      for (const w of [...batch.durable, ...batch.lazy]) {
-        if (this.failure) w.reject(this.failure);
-        else w.resolve();
-      }
+  /** The writer thread wrote (and synced) more: settles the waiters of what it wrote. */
+  private onWritten(): void {
+    const ring = this.ring;
+    if (ring === null) return;
+    this.stats.writes++;
+    if (this.options.sync) this.stats.syncs++;
+    const written = ring.written;
+    const waiters = this.waiters;
+    let i = this.waitersHead;
+    while (i < waiters.length && (waiters[i] as Waiter).end <= written) {
+      (waiters[i] as Waiter).resolve(true);
+      i++;
     }
-    if (this.pendingRecords > 0) this.flush();
+    if (i === waiters.length) {
+      waiters.length = 0;
+      i = 0;
+    } else if (i > 1024 && i * 2 > waiters.length) {
+      waiters.splice(0, i);
+      i = 0;
+    }
+    this.waitersHead = i;
+    if (this.pending.offset > this.pendingCopied) this.flush();
     else this.notifyIdle();
   }
 
+  private onWriterError(err: Error): void {
+    if (this.failure) return;
+    this.failure = storeError(`session log write failed: ${err.message}`, err);
+    this.rejectPending(this.failure);
+  }
+
+  /** Rejects every write not yet settled: queued, or held by the writer. */
   private rejectPending(err: Error): void {
-    for (const w of [...this.waiters, ...this.lazyWaiters]) w.reject(err);
-    this.pending.offset = 0;
-    this.pendingRecords = 0;
+    const waiters = this.waiters.slice(this.waitersHead);
     this.waiters = [];
-    this.lazyWaiters = [];
+    this.waitersHead = 0;
+    for (const w of waiters) w.reject(err);
+    this.pending.offset = 0;
+    this.pendingCopied = 0;
+    this.pendingRecords = 0;
+    this.notifyIdle();
+  }
+
+  /** Compacts (the writer holding nothing) and settles every write: the snapshot holds them all. */
+  private compactAndSettle(): void {
+    try {
+      this.compact();
+    } catch (err) {
+      this.failure = storeError(`compaction failed: ${(err as Error).message}`, err);
+      this.rejectPending(this.failure);
+      return;
+    }
+    this.stats.records += this.pendingRecords;
+    const waiters = this.waiters.slice(this.waitersHead);
+    this.waiters = [];
+    this.waitersHead = 0;
+    this.pending.offset = 0;
+    this.pendingCopied = 0;
+    this.pendingRecords = 0;
+    for (const w of waiters) w.resolve(true);
     this.notifyIdle();
   }
 
   /**
    * Writes the live sessions to the start of the next segment with O_DSYNC, renames it into
-   * place, syncs the directory, switches to it and deletes the old segment. Runs between group
-   * commits, so no write is lost; a crash at any step leaves either the old or the new segment
-   * complete.
+   * place, syncs the directory, switches to it and deletes the old segment. Runs while the
+   * writer thread holds nothing, so no write is lost; a crash at any step leaves either the old
+   * or the new segment complete.
    */
   private compact(): void {
     const generation = this.seq + 1;
@@ -456,7 +468,7 @@ export class FileStore implements TransactionStore {
     this.segmentSize = nextSize;
     this.seq = generation;
     this.openSegment(nextFile);
-    this.position = image.length;
+    this.startSegment(image.length);
     // The old segment is the next spare: no zero-filling, its records carry an older generation.
     fs.renameSync(old, spare);
     this.spareReady = oldSize;
@@ -464,29 +476,46 @@ export class FileStore implements TransactionStore {
     this.stats.compactions++;
   }
 
+  /** The log bytes handed to the writer from now on go to `position` of the current segment. */
+  private startSegment(position: number): void {
+    const ring = this.ring as LogRing;
+    ring.setSegment(this.fdSync as number, position);
+    this.segmentLog = ring.copied;
+    this.segmentPosition = position;
+  }
+
   /** Forces a compaction now (the CLI and tests use it). */
   async compactNow(): Promise<void> {
-    await this.idle();
-    await this.next;
-    this.compacting = true;
-    try {
-      this.compact();
-    } finally {
-      this.compacting = false;
-      if (this.pendingRecords > 0) this.flush();
+    // Writes queued between the awaits and here go into the snapshot; only what the writer
+    // thread holds must land first.
+    while (this.ring !== null && !this.ring.drained) {
+      await this.idle();
+      await this.next;
     }
+    await this.next;
+    if (this.failure) throw this.failure;
+    if (this.ring === null || !this.ring.drained) throw storeError('file store is not open');
+    this.compactAndSettle();
+    if (this.failure) throw this.failure;
+  }
+
+  private get isIdle(): boolean {
+    return (
+      this.pending.offset === 0 && this.waitersHead === this.waiters.length && (this.ring?.drained ?? true)
+    );
   }
 
   private notifyIdle(): void {
-    if (this.inFlight.length > 0 || this.pendingRecords > 0) return;
+    if (!this.failure && !this.isIdle) return;
+    this.ring?.idle();
     const w = this.idleWaiters;
     this.idleWaiters = [];
     for (const f of w) f();
   }
 
-  /** Resolves when everything queued has been written. */
+  /** Resolves when everything queued has been written (or the store has failed). */
   idle(): Promise<void> {
-    if (this.inFlight.length === 0 && this.pendingRecords === 0) return Promise.resolve();
+    if (this.failure || this.isIdle) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -513,29 +542,17 @@ export class FileStore implements TransactionStore {
 
   async close(): Promise<void> {
     if (this.fd === null) return;
-    if (this.scheduled || this.pendingRecords > 0) {
+    if (this.scheduled || this.pending.offset > 0) {
       this.scheduled = false;
       this.flush();
     }
     await this.idle();
     await this.next;
+    await this.ring?.stop();
+    this.ring = null;
     if (this.options.sync) fs.fdatasyncSync(this.fd);
     this.closeSegment();
   }
-}
-
-function writeAll(
-  fd: number,
-  data: Buffer,
-  position: number,
-  cb: (err: Error | null) => void,
-  offset = 0,
-): void {
-  fs.write(fd, data, offset, data.length - offset, position + offset, (err, written) => {
-    if (err) return cb(err);
-    if (offset + written < data.length) return writeAll(fd, data, position, cb, offset + written);
-    cb(null);
-  });
 }
 
 function syncDir(dir: string): void {
