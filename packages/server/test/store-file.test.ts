@@ -224,6 +224,30 @@ describe('FileStore crash recovery', () => {
     }
   });
 
+  it('compacts on demand while writes keep coming, losing none of them', async () => {
+    const dir = await tempDir();
+    try {
+      const store = new FileStore({ dir, ringBytes: 4096 });
+      await store.open();
+      const first = Array.from({ length: 200 }, (_, i) => session(i));
+      const second = Array.from({ length: 200 }, (_, i) => session(1000 + i));
+      const writes = first.map((g) => store.write({ op: 'globalAdd', global: g }, true));
+      const compacting = store.compactNow();
+      // Queued while the compaction waits for the writer thread to drain.
+      writes.push(...second.map((g) => store.write({ op: 'globalAdd', global: g }, true)));
+      await compacting;
+      await Promise.all(writes);
+      assert.equal(store.stats.compactions, 1);
+      const late = session(5000);
+      await store.write({ op: 'globalAdd', global: late }, true);
+      await store.close();
+      assert.deepEqual(await xidsIn(dir), [...first, ...second, late].map((g) => g.xid).sort());
+      assert.deepEqual([...(await snapshot(dir)).keys()], ['dtx-session-2.log']);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('keeps every acknowledged durable write of a process killed with SIGKILL', async () => {
     const dir = await tempDir();
     try {

@@ -486,15 +486,15 @@ export class FileStore implements TransactionStore {
 
   /** Forces a compaction now (the CLI and tests use it). */
   async compactNow(): Promise<void> {
-    // Writes queued between the awaits and here go into the snapshot; only what the writer
-    // thread holds must land first.
-    while (this.ring !== null && !this.ring.drained) {
+    // Writes queued after the awaits go into the snapshot; only what the writer thread holds
+    // must land first, so wait until it holds nothing and compact in the same turn.
+    for (;;) {
       await this.idle();
       await this.next;
+      if (this.failure) throw this.failure;
+      if (this.ring === null) throw storeError('file store is not open');
+      if (this.ring.drained) break;
     }
-    await this.next;
-    if (this.failure) throw this.failure;
-    if (this.ring === null || !this.ring.drained) throw storeError('file store is not open');
     this.compactAndSettle();
     if (this.failure) throw this.failure;
   }
