@@ -66,11 +66,14 @@ describe('LogRing (the session log writer thread)', () => {
     assert.equal(ring.drained, true);
     assert.deepEqual(fs.readFileSync(fileA).subarray(100, 100 + data.length), data);
     assert.equal(fs.readFileSync(fileA)[99], 0, 'nothing before the segment position');
+    assert.equal(ring.filePosition(), 100 + data.length);
+    assert.equal(ring.filePosition(5), 105 + data.length);
 
     ring.setSegment(fdB, 7);
     const more = randomBytes(3000);
     assert.equal(ring.push(more, 0, more.length), more.length);
     await until(data.length + more.length);
+    assert.equal(ring.filePosition(), 7 + more.length);
     assert.deepEqual(fs.readFileSync(fileB).subarray(7, 7 + more.length), more);
     assert.equal(
       fs

@@ -183,9 +183,6 @@ export class FileStore implements TransactionStore {
   private fdSync: number | null = null;
   private seq = 0;
   private segmentSize: number;
-  /** Log bytes from offset `segmentLog` on go to the current segment from `segmentPosition` on. */
-  private segmentLog = 0;
-  private segmentPosition = 0;
   /** The spare segment, zero-filled in the background the first time: its size once ready. */
   private next: Promise<number> | null = null;
   private spareReady = 0;
@@ -349,7 +346,7 @@ export class FileStore implements TransactionStore {
     }
     const uncopied = this.pending.offset - this.pendingCopied;
     if (uncopied === 0 || ring === null) return;
-    if (this.segmentPosition + (ring.copied + uncopied - this.segmentLog) > this.segmentSize) {
+    if (ring.filePosition(uncopied) > this.segmentSize) {
       // The segment is full. Once the writer has written what it holds, the snapshot of the
       // live sessions (which already include the queued changes) goes to the next segment, so
       // the queued records need no write of their own.
@@ -478,10 +475,7 @@ export class FileStore implements TransactionStore {
 
   /** The log bytes handed to the writer from now on go to `position` of the current segment. */
   private startSegment(position: number): void {
-    const ring = this.ring as LogRing;
-    ring.setSegment(this.fdSync as number, position);
-    this.segmentLog = ring.copied;
-    this.segmentPosition = position;
+    (this.ring as LogRing).setSegment(this.fdSync as number, position);
   }
 
   /** Forces a compaction now (the CLI and tests use it). */

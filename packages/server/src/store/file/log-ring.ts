@@ -47,6 +47,9 @@ export class LogRing {
   private readonly worker: Worker;
   private head = 0;
   private tail = 0;
+  /** The current segment, as last set: log offset `segmentLog` goes to file position `segmentPosition`. */
+  private segmentLog = 0;
+  private segmentPosition = 0;
   private referenced = true;
   private stopping = false;
   private readonly exited: Promise<void>;
@@ -131,6 +134,13 @@ export class LogRing {
     Atomics.store(this.i32, WriterSlot.Fd, fd);
     Atomics.store(this.big, LogSlot.SegmentLog, BigInt(this.head));
     Atomics.store(this.big, LogSlot.SegmentPosition, BigInt(position));
+    this.segmentLog = this.head;
+    this.segmentPosition = position;
+  }
+
+  /** The file position in the current segment where `more` bytes pushed after those copied so far would end. */
+  filePosition(more = 0): number {
+    return this.segmentPosition + (this.head - this.segmentLog) + more;
   }
 
   /**
