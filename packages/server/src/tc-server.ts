@@ -107,6 +107,8 @@ export class TcServer {
   /** Shared store without server.workerId: the worker id to try leasing first. */
   private leaseFrom: number | null = null;
   private leaseTimer: NodeJS.Timeout | null = null;
+  /** The worker id lock this TC holds (`name`, `owner`), released on stop. */
+  private lease: { name: string; owner: string } | null = null;
 
   constructor(options: Partial<TcServerOptions> = {}) {
     this.options = { ...DEFAULT_TC_SERVER_OPTIONS, ...options };
@@ -221,6 +223,7 @@ export class TcServer {
       const name = `dtx-worker-${id}`;
       if (!(await this.store.acquireTaskLock(name, owner, WORKER_LEASE_MS))) continue;
       this.coordinator.useIdWorker(new IdWorker({ workerId: id }));
+      this.lease = { name, owner };
       this.logger.info(
         { workerId: id },
         'worker id leased from the shared store (set server.workerId to fix one)',
@@ -244,6 +247,24 @@ export class TcServer {
       'server.workerId',
       `every one of the ${WORKER_IDS} worker ids is leased by a live TC on this store; set server.workerId`,
     );
+  }
+
+  /**
+   * Hands the leased worker id back once nothing more is begun here, so a TC restarted on the same
+   * address takes the same id at once instead of moving to the next one for the lease's length.
+   */
+  private async releaseWorkerId(): Promise<void> {
+    const lease = this.lease;
+    if (!lease) return;
+    this.lease = null;
+    try {
+      await this.store.releaseTaskLock(lease.name, lease.owner);
+    } catch (err) {
+      this.logger.warn(
+        { err, lock: lease.name },
+        'could not release the worker id lease; it expires on its own',
+      );
+    }
   }
 
   private startHttp(metrics: PrometheusMetrics): Promise<number> {
@@ -345,6 +366,7 @@ export class TcServer {
       if (this.leaseTimer) clearInterval(this.leaseTimer);
       await this.remoting.close();
       this.coordinator.stop();
+      await this.releaseWorkerId();
       await this.store.close();
       if ('stats' in this.store)
         this.logger.info({ stats: (this.store as { stats: unknown }).stats }, 'store statistics');

@@ -370,6 +370,9 @@ class FailingStore implements TransactionStore {
   acquireTaskLock() {
     return Promise.resolve(true);
   }
+  releaseTaskLock() {
+    return Promise.resolve();
+  }
   close() {
     return this.inner.close();
   }

@@ -451,6 +451,25 @@ export function describeSqlStoreCases(dialect: SqlStoreDialect, setup: () => Sql
         );
       });
 
+      it("hands a stopped TC's worker id back, so its successor on the same address takes the same id", async (t) => {
+        await clear();
+        const workerOf = async (port: number) => {
+          const xid = await (await Tm.connect(t, port)).begin();
+          return Number((BigInt(xid.split(':')[2] as string) >> 53n) & 1023n);
+        };
+        const store = new SqlStore(options());
+        const first = await startTc(t, { store, locks: new SqlLockManager(store) });
+        const id = await workerOf(first.port);
+        await first.server.stop();
+        const { rows } = await db.query(
+          `SELECT expire FROM distributed_lock WHERE lock_key = 'dtx-worker-${id}'`,
+        );
+        assert.equal(Number(rows[0]?.expire), 0, 'the lease ends with the TC');
+        const next = new SqlStore(options());
+        const second = await startTc(t, { store: next, locks: new SqlLockManager(next) });
+        assert.equal(await workerOf(second.port), id, 'not the next id along, as with a lease still running');
+      });
+
       it('two TCs on one store: a commit on one and a rollback on the other decide each transaction once', async (t) => {
         await clear();
         const tc = async () => {

@@ -257,6 +257,39 @@ if (unreachable !== null) {
       assert.deepEqual(leased, workers.map((w) => `dtx-worker-${w}`).sort());
     });
 
+    test("hands a stopped TC's worker id back, so its successor on the same address takes the same id", async (t) => {
+      const p = newPrefix();
+      const workerOf = async (port: number) => {
+        const xid = await (await Tm.connect(t, port)).begin();
+        return Number((BigInt(xid.split(':')[2] as string) >> 53n) & 1023n);
+      };
+      const store = newStore(p);
+      const first = await startTc(t, { store, locks: new RedisLockManager(store) });
+      const id = await workerOf(first.port);
+      await first.server.stop();
+      assert.deepEqual(await keysOf(`${p}dtx-worker-`), [], 'the lease ends with the TC');
+      const next = newStore(p);
+      const second = await startTc(t, { store: next, locks: new RedisLockManager(next) });
+      assert.equal(await workerOf(second.port), id, 'not the next id along, as with a lease still running');
+    });
+
+    test('a status check (withBranches: false) reads the session without its branches', async () => {
+      const a = await opened(newPrefix());
+      const g = global();
+      await a.write({ op: 'globalAdd', global: g }, true);
+      await a.write(
+        { op: 'branchAdd', branch: branch(g, { branchType: BranchType.TCC, lockKey: null }) },
+        true,
+      );
+      await a.write({ op: 'globalUpdate', xid: g.xid, status: GlobalStatus.Committing, active: true }, true);
+      const status = await a.findGlobal(g.xid, { withBranches: false });
+      assert.equal(status?.status, GlobalStatus.Committing);
+      assert.deepEqual(status?.branches, []);
+      assert.equal((await a.findGlobal(g.xid))?.branches.length, 1, 'a full read still has them');
+      assert.equal(await a.findGlobal('127.0.0.1:8091:1', { withBranches: false }), null);
+      await a.close();
+    });
+
     test('every change survives reopening from a new instance', async () => {
       const p = newPrefix();
       const a = await opened(p);

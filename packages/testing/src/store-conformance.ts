@@ -639,6 +639,7 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
         if (!shared) {
           assert.equal(await store.acquireTaskLock('RetryCommitting', 'tc-a:8091', ttl), true);
           assert.equal(await store.acquireTaskLock('RetryCommitting', 'tc-b:8091', ttl), true);
+          await store.releaseTaskLock('RetryCommitting', 'tc-b:8091');
           await store.close();
           return;
         }
@@ -681,6 +682,18 @@ export function describeStoreConformance(name: string, factory: () => Promise<St
           await store.acquireTaskLock('RetryCommitting', 'tc-a:8091', ttl),
           false,
           'A is now refused',
+        );
+        await other.releaseTaskLock('RetryCommitting', 'tc-a:8091');
+        assert.equal(
+          await store.acquireTaskLock('RetryCommitting', 'tc-a:8091', ttl),
+          false,
+          'a release by another owner leaves the lock held',
+        );
+        await other.releaseTaskLock('RetryCommitting', 'tc-b:8091');
+        assert.equal(
+          await store.acquireTaskLock('RetryCommitting', 'tc-a:8091', ttl),
+          true,
+          "A takes it at once after B's release, long before B's lease would run out",
         );
         // Not one of Seata's four seed rows: the row is created on first use.
         assert.equal(await store.acquireTaskLock('UndologDelete', 'tc-a:8091', ttl), true);

@@ -70,6 +70,11 @@ export interface TransactionStore {
    * `ttlMs`. Single-process stores always return true.
    */
   acquireTaskLock(name: string, owner: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Gives up `name` if `owner` still holds it, so another TC may take it at once instead of after
+   * the lease runs out; a lock held by someone else is left alone. No-op for single-process stores.
+   */
+  releaseTaskLock(name: string, owner: string): Promise<void>;
   /** Flushes what is queued and releases resources. */
   close(): Promise<void>;
 }

@@ -534,6 +534,8 @@ export class FileStore implements TransactionStore {
     return true;
   }
 
+  async releaseTaskLock(): Promise<void> {}
+
   async close(): Promise<void> {
     if (this.fd === null) return;
     if (this.scheduled || this.pending.offset > 0) {

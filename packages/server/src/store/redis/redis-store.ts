@@ -40,7 +40,7 @@ import { lazyRequire } from '../../util/lazy-require.js';
 const redis = () => lazyRequire<typeof redisTypes>('redis');
 
 import type { BranchSession, GlobalSession } from '../../session/global-session.js';
-import type { SessionQuery, StoreOp, TransactionStore } from '../transaction-store.js';
+import type { FindOptions, SessionQuery, StoreOp, TransactionStore } from '../transaction-store.js';
 import { RedisKey, type RedisScript, type RedisScriptRunner, redisScript } from './redis-script.js';
 
 /** Redis store options (Seata's `store.redis.*`). */
@@ -280,12 +280,16 @@ return redis.error_reply('ERR unknown store op ' .. tostring(op))
 `,
 );
 
-/** Reads one session with its branches: { global hash, { branch hash, ... } } or false. */
+/**
+ * Reads one session with its branches: { global hash, { branch hash, ... } } or false; with
+ * `noBranches` the list stays empty (a status check).
+ */
 const LOAD_SESSION = `
-local function loadSession(xid)
+local function loadSession(xid, noBranches)
   local g = redis.call('HGETALL', gkey(xid))
   if #g == 0 then return false end
   local branches = {}
+  if noBranches then return { g, branches } end
   for _, id in ipairs(redis.call('LRANGE', lkey(xid), 0, -1)) do
     local b = redis.call('HGETALL', bkey(id))
     if #b > 0 then branches[#branches + 1] = b end
@@ -294,12 +298,16 @@ local function loadSession(xid)
 end
 `;
 
-/** ARGV: prefix, xid... → one session or false per XID, read in one atomic step. */
+/**
+ * ARGV: prefix, 'branches' or 'status', xid... → one session or false per XID, read in one atomic
+ * step ('status': without branches).
+ */
 const FIND = redisScript(
   'find',
   `${LOAD_SESSION}
 local out = {}
-for i = 2, #ARGV do out[#out + 1] = loadSession(ARGV[i]) end
+local noBranches = ARGV[2] == 'status'
+for i = 3, #ARGV do out[#out + 1] = loadSession(ARGV[i], noBranches) end
 return out
 `,
 );
@@ -347,7 +355,18 @@ return 0
 `,
 );
 
-const SCRIPTS = [APPLY, FIND, LIST, TASK_LOCK];
+/** Deletes the lock if ARGV[2] (after the prefix) still owns it. KEYS[1]: the lock. */
+const TASK_UNLOCK = redisScript(
+  'taskUnlock',
+  `
+if redis.call('GET', KEYS[1]) == ARGV[2] then
+  redis.call('DEL', KEYS[1])
+end
+return 0
+`,
+);
+
+const SCRIPTS = [APPLY, FIND, LIST, TASK_LOCK, TASK_UNLOCK];
 
 // --- hash forms ------------------------------------------------------------------------------
 
@@ -571,7 +590,7 @@ export class RedisStore implements TransactionStore, RedisScriptRunner {
     const all = [...xids];
     for (let i = 0; i < all.length; i += OPEN_PAGE) {
       const page = all.slice(i, i + OPEN_PAGE);
-      const replies = (await this.runScript(FIND, [], page)) as unknown[];
+      const replies = (await this.runScript(FIND, [], ['branches', ...page])) as unknown[];
       replies.forEach((r, j) => {
         // SEATA_GLOBAL_LOCK<xid> hashes match the pattern too; only real sessions carry their xid.
         if (
@@ -690,9 +709,13 @@ export class RedisStore implements TransactionStore, RedisScriptRunner {
     }
   }
 
-  async findGlobal(xid: string, options: { waitForWrites?: boolean } = {}): Promise<GlobalSession | null> {
+  async findGlobal(xid: string, options: FindOptions = {}): Promise<GlobalSession | null> {
     if (options.waitForWrites !== false) await this.tail;
-    const [reply] = (await this.runScript(FIND, [], [xid])) as unknown[];
+    const [reply] = (await this.runScript(
+      FIND,
+      [],
+      [options.withBranches === false ? 'status' : 'branches', xid],
+    )) as unknown[];
     return reply === null || reply === undefined ? null : this.parse(reply);
   }
 
@@ -715,6 +738,10 @@ export class RedisStore implements TransactionStore, RedisScriptRunner {
     const ttl = String(Math.max(1, Math.ceil(ttlMs)));
     const reply = await this.runScript(TASK_LOCK, [`${this.options.keyPrefix}${name}`], [owner, ttl]);
     return Number(reply) === 1;
+  }
+
+  async releaseTaskLock(name: string, owner: string): Promise<void> {
+    await this.runScript(TASK_UNLOCK, [`${this.options.keyPrefix}${name}`], [owner]);
   }
 
   /** Sends what is queued, waits for the replies, then closes the connection. */

@@ -804,6 +804,19 @@ export class SqlStore implements TransactionStore {
     }
   }
 
+  /** Ends `owner`'s lease on `name` (expire 0, as a free seed row has) if it still holds it. */
+  async releaseTaskLock(name: string, owner: string): Promise<void> {
+    const p = new Params(this.db);
+    try {
+      await this.db.query(
+        `UPDATE ${this.t.distributedLockTable} SET expire = 0 WHERE lock_key = ${p.add(name)} AND lock_value = ${p.add(taskLockValue(owner))}`,
+        p.values,
+      );
+    } catch (err) {
+      throw storeError(`task lock ${name}: ${(err as Error).message}`, err);
+    }
+  }
+
   /** Waits for every queued operation, then closes the pool. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
