@@ -10,7 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { runLoad } from '@dtx/testing';
-import { fmt, row } from './stats.ts';
+import { describeStalls, fmt, machineStalls, row } from './stats.ts';
 import { startTc } from './tc-process.ts';
 
 const DURATION_MS = Number(process.env.BENCH_MS ?? 3000);
@@ -159,6 +159,8 @@ function dropDatabase(kind: 'postgres' | 'mysql'): void {
   }
 }
 
+// Tail latency on a VM follows how often its vCPUs are taken away; say how often that was.
+console.log(`\n${describeStalls(machineStalls())}`);
 if (STORES.includes('file')) await runStore('file', []);
 if (process.env.BENCH_DB !== '0') {
   for (const kind of (['postgres', 'mysql'] as const).filter((k) => STORES.includes(k))) {

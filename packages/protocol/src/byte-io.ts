@@ -199,10 +199,10 @@ export class ByteWriter {
     this.buf = Buffer.allocUnsafe(initial);
   }
 
-  /** Makes room for `n` more bytes at `offset`. */
+  /** Makes room for `n` more bytes at `offset` (a writer made with 0 bytes starts at 256). */
   ensure(n: number): void {
     if (this.offset + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
+    let size = Math.max(this.buf.length * 2, 256);
     while (size < this.offset + n) size *= 2;
     const next = Buffer.allocUnsafe(size);
     this.buf.copy(next, 0, 0, this.offset);

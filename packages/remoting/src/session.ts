@@ -101,6 +101,9 @@ const EAGER_FLUSH_BYTES = 16 * 1024;
  */
 const OUT_BUFFER_BYTES = 2 * 1024;
 
+/** An empty writer: what an idle session holds until it next writes. */
+const idleWriter = () => new ByteWriter(0);
+
 /** Written buffers up to this size are kept for reuse (a busy session's grown buffers). */
 const REUSE_MAX_BYTES = 64 * 1024;
 
@@ -146,13 +149,18 @@ export class Session {
   private timeoutTimer: NodeJS.Timeout | null = null;
   /** Outer id of a MergedWarpMessage -> the ids of the requests inside, in order. */
   private readonly merged = new Map<number, number[]>();
-  /** Frames of this turn, encoded back to back; handed to the socket whole at flush. */
-  private out = new ByteWriter(OUT_BUFFER_BYTES);
+  /**
+   * Frames of this turn, encoded back to back; handed to the socket whole at flush. Empty (no
+   * memory) until the session first writes, and again once it has been idle for a while.
+   */
+  private out = idleWriter();
   /** Buffers handed to the socket, oldest first; each comes back when its write completes. */
   private readonly writing: ByteWriter[] = [];
   private readonly spare: ByteWriter[] = [];
   private outBytes = 0;
   private flushScheduled = false;
+  /** Writes handed to the socket since the last cron tick. */
+  private flushesSinceTick = 0;
   private batch: Queued[] = [];
   private batchScheduled = false;
   private counter = 0;
@@ -218,6 +226,14 @@ export class Session {
     return this.outBytes + this.socket.writableLength;
   }
 
+  /** Bytes of outbound buffers the session holds, used or kept for reuse. */
+  get outboundCapacity(): number {
+    let bytes = this.out.buf.length;
+    for (const w of this.spare) bytes += w.buf.length;
+    for (const w of this.writing) bytes += w.buf.length;
+    return bytes;
+  }
+
   /**
    * Records the peer's Seata version: it selects the TransactionExceptionCode numbering
    * (1.x vs 2.x) and whether batch results may be used (1.5.0+).
@@ -271,6 +287,7 @@ export class Session {
     this.writing.push(this.out);
     this.out = this.spare.pop() ?? new ByteWriter(OUT_BUFFER_BYTES);
     this.outBytes = 0;
+    this.flushesSinceTick++;
     this.lastWriteAt = Date.now();
     const ok = this.socket.write(data, this.afterWrite);
     if (!ok && this.socket.writableLength >= this.options.outboundHighWaterMark) {
@@ -734,7 +751,18 @@ export class Session {
     ) {
       this.ping();
     }
+    // Written nothing since the last tick: give the buffers back (the next frame allocates
+    // again), so thousands of mostly idle connections, heartbeats apart, hold no outbound memory.
+    if (this.flushesSinceTick === 0) this.releaseIdleBuffers();
+    this.flushesSinceTick = 0;
     this.listener.onCron?.(this);
+  }
+
+  /** Drops the reusable outbound buffers of a session with nothing queued or in flight. */
+  private releaseIdleBuffers(): void {
+    if (this.outBytes > 0 || this.writing.length > 0) return;
+    this.spare.length = 0;
+    if (this.out.buf.length > 0) this.out = idleWriter();
   }
 
   private reportError(err: Error): void {

@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { describe, it } from 'node:test';
 import { Channels, LimitError, TimeoutError } from '@dtx/core';
 import { FrameType, type RpcMessage, type SingleMessage, TypeCode } from '@dtx/protocol';
+import type { Session } from '../src/index.js';
 import {
   answerLikeTc,
   begin,
@@ -277,6 +278,30 @@ describe('write coalescing', () => {
       raw.frames.map((f) => f.id).sort((a, b) => a - b),
       Array.from({ length: FRAMES }, (_, i) => i + 1),
     );
+  });
+});
+
+describe('idle sessions', () => {
+  it('hold no outbound buffer before their first frame, and give theirs back after a cron period without writes', async (t) => {
+    const { server, address } = await startServer(t, { onMessage: echo('tc-') });
+    const client = startClient(t, [address]);
+    await client.waitReady();
+    await until(() => server.sessions.size === 1, 'the server session');
+    const [session] = [...server.sessions] as [Session];
+    assert.equal(session.outboundCapacity, 0, 'nothing written yet');
+
+    assert.equal(xidOf(await client.request(begin('a'))), 'tc-a');
+    assert.ok(session.outboundCapacity > 0, 'writing took a buffer');
+    await until(() => session.outboundCapacity === 0, 'buffers given back once idle');
+
+    // The next frames allocate again and arrive whole.
+    const names = Array.from({ length: 50 }, (_, i) => `after-idle-${i}`);
+    const results = await Promise.all(names.map((n) => client.request(begin(n))));
+    assert.deepEqual(
+      results.map((r) => xidOf(r)),
+      names.map((n) => `tc-${n}`),
+    );
+    assert.ok(session.outboundCapacity > 0);
   });
 });
 
