@@ -412,11 +412,11 @@ describe('a transaction the TC times out', () => {
           async () => {
             xid = getXid() as string;
             await action({ n: 1 });
-            await sleep(1500);
+            await sleep(2500);
             return 'fn finished';
           },
           {
-            timeout: 300,
+            timeout: 1000,
             hooks: {
               afterCommit: () => {
                 committedHook = true;
@@ -549,9 +549,9 @@ describe('GlobalTransaction (low level)', () => {
   it('commit after the timeout returns a timeout-rollback status, never Committed', async (t) => {
     const { client, action, seen } = await setup(t, 'low-timeout');
     const tx = new GlobalTransaction(client);
-    const xid = await tx.begin(200);
+    const xid = await tx.begin(1000);
     await runWithXid(xid, () => action({ n: 1 }));
-    await sleep(400);
+    await sleep(1300);
     const status = await tx.commit();
     assert.ok(
       (

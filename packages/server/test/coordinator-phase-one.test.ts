@@ -326,7 +326,7 @@ describe('maxOpenTransactionsPerClient', () => {
   test('a transaction ended by the timeout frees its slot too', async (t) => {
     const { port } = await startTc(t, { coordinator: { maxOpenTransactionsPerClient: 1 } });
     const tm = await Tm.connect(t, port);
-    await tm.begin(100);
+    await tm.begin(1000);
     assertTxFailure(await tm.beginResponse(), 'BeginFailed');
     await until(async () => (await tm.beginResponse()).resultCode === ResultCode.Success, 'a free slot');
   });

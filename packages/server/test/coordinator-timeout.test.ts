@@ -23,7 +23,7 @@ describe('timeout', () => {
     const { port, server } = await startTc(t);
     const tm = await Tm.connect(t, port);
     const rm = await connectRm(t, port, 'rm-a');
-    const xid = await tm.begin(200);
+    const xid = await tm.begin(1000);
     const b1 = await rm.registerBranchOk(xid, { branchType: BranchType.TCC });
     const b2 = await rm.registerBranchOk(xid, { branchType: BranchType.TCC });
     await rm.waitFor((c) => c.length === 2, 'the timeout rollback');
@@ -58,9 +58,9 @@ describe('timeout', () => {
     const { port } = await startTc(t, { recovery: { timeoutRetryPeriodMs: 60_000 } });
     const tm = await Tm.connect(t, port);
     const rm = await connectRm(t, port, 'rm-a');
-    const xid = await tm.begin(150);
+    const xid = await tm.begin(1000);
     const b1 = await rm.registerBranchOk(xid, { branchType: BranchType.TCC });
-    await sleep(250);
+    await sleep(1100);
     assert.equal(await tm.status(xid), S.Begin, 'the timeout check must not have run');
     const r = await tm.commit(xid);
     assert.equal(r.globalStatus, S.TimeoutRollbacking, statusText(r.globalStatus));
@@ -77,7 +77,7 @@ describe('timeout', () => {
     const tm = await Tm.connect(t, port);
     const rm = await connectRm(t, port, 'rm-a');
     rm.respond.rollback = 'retryable';
-    const xid = await tm.begin(100);
+    const xid = await tm.begin(1000);
     await rm.registerBranchOk(xid, { branchType: BranchType.TCC });
     await rm.waitFor((c) => c.length >= 2, 'repeated timeout rollbacks');
     assert.equal(await tm.status(xid), S.TimeoutRollbackRetrying);
@@ -96,7 +96,7 @@ describe('timeout', () => {
     const tm = await Tm.connect(t, port);
     const rm = await connectRm(t, port, 'rm-a');
     rm.respond.rollback = 'unretryable';
-    const xid = await tm.begin(100);
+    const xid = await tm.begin(1000);
     await rm.registerBranchOk(xid, { branchType: BranchType.TCC });
     await rm.waitFor((c) => c.length === 1 && c[0]?.reply !== null, 'the timeout rollback');
     await tm.waitForStatus(xid, S.TimeoutRollbackFailed);
@@ -107,7 +107,7 @@ describe('timeout', () => {
     const { port } = await startTc(t);
     const tm = await Tm.connect(t, port);
     const rm = await connectRm(t, port, 'rm-a');
-    const xid = await tm.begin(150);
+    const xid = await tm.begin(1000);
     const b1 = await rm.registerBranchOk(xid, { branchType: BranchType.TCC });
     await rm.dropConnection();
     await tm.waitForStatus(xid, S.TimeoutRollbackRetrying);

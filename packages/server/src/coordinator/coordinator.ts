@@ -404,10 +404,13 @@ export class Coordinator {
   }
 
   /**
-   * The session for an XID: from memory (file store), or read afresh from a shared store
-   * (`withBranches: false` when only its status matters).
+   * The session for an XID: from memory (file store, without a promise), or read afresh from a
+   * shared store (`withBranches: false` when only its status matters).
    */
-  private async find(xid: string | null, withBranches = true): Promise<GlobalSession | null> {
+  private find(
+    xid: string | null,
+    withBranches = true,
+  ): GlobalSession | null | Promise<GlobalSession | null> {
     if (!xid) return null;
     if (this.cached) return this.sessions.get(xid) ?? null;
     return this.store.findGlobal(xid, { waitForWrites: false, withBranches });
@@ -715,7 +718,7 @@ export class Coordinator {
         await this.end(g, S.CommitFailed);
         return true;
       }
-      if (retry || g.branches.length > 0 || (await this.lateBranches(g))) {
+      if (retry || g.branches.length > 0 || (!this.cached && (await this.lateBranches(g)))) {
         if (this.retryExpired(g, this.options.maxCommitRetryTimeout)) {
           await this.end(g, S.CommitRetryTimeout);
           return true;
@@ -761,7 +764,7 @@ export class Coordinator {
         await this.end(g, timeout ? S.TimeoutRollbackFailed : S.RollbackFailed);
         return true;
       }
-      if (retry || g.branches.length > 0 || (await this.lateBranches(g))) {
+      if (retry || g.branches.length > 0 || (!this.cached && (await this.lateBranches(g)))) {
         if (this.retryExpired(g, this.options.maxRollbackRetryTimeout)) {
           await this.end(g, S.RollbackRetryTimeout, this.options.rollbackRetryTimeoutUnlockEnable);
           return true;
@@ -788,7 +791,6 @@ export class Coordinator {
    * branch either shows up here or has its registration refused.
    */
   private async lateBranches(g: GlobalSession): Promise<boolean> {
-    if (this.cached) return false;
     // Branches this run finished may still be queued for removal: they are not late, so the read
     // need not wait for this TC's writes to drain.
     const done = removedHere.get(g);
@@ -906,7 +908,8 @@ export class Coordinator {
 
   private async removeBranch(g: GlobalSession, b: BranchSession): Promise<void> {
     g.branches = g.branches.filter((x) => x !== b);
-    getOrCreate(removedHere, g, () => new Set<bigint>()).add(b.branchId);
+    // Only a shared store's late-branch check reads these (lateBranches).
+    if (!this.cached) getOrCreate(removedHere, g, () => new Set<bigint>()).add(b.branchId);
     if (b.branchType === BranchType.AT && b.lockKey) await this.locks.release(b);
     // Not awaited for durability: replaying a branch that already finished only repeats an idempotent phase two.
     void this.store.write({ op: 'branchRemove', xid: g.xid, branchId: b.branchId }, false).catch((err) => {
