@@ -5,16 +5,21 @@
  * MariaDB (each in a database of its own, created here with `dtx server schema --apply`; set
  * BENCH_DB=0 to skip them). Prints tx/s, p50/p99 and the TC's peak RSS.
  *
- * For a quicker look at one figure: BENCH_STORES=file,postgres,mysql picks stores and
- * BENCH_CASES=64x2,16x2 picks rows (concurrency x branches).
+ * For a quicker look at one figure: BENCH_STORES=file,postgres,mysql picks stores,
+ * BENCH_CASES=64x2,16x2 picks rows (concurrency x branches) and BENCH_REPEAT=5 runs each row five
+ * times and adds the medians (the c=16 target: BENCH_STORES=file BENCH_CASES=16x2 BENCH_REPEAT=5).
  */
 import { execFileSync } from 'node:child_process';
 import { runLoad } from '@dtx/testing';
-import { describeStalls, fmt, machineStalls, row } from './stats.ts';
+import { describeStalls, fmt, machineStalls, quantile, row } from './stats.ts';
 import { startTc } from './tc-process.ts';
 
 const DURATION_MS = Number(process.env.BENCH_MS ?? 3000);
 const STORES = (process.env.BENCH_STORES ?? 'file,postgres,mysql').split(',');
+/** Runs per row; above 1, each row is followed by the medians (p99 on this VM moves run to run). */
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 1);
+if (!Number.isInteger(REPEAT) || REPEAT < 1)
+  throw new Error(`BENCH_REPEAT is a count of runs, got ${REPEAT}`);
 const cases: Array<[number, number]> = process.env.BENCH_CASES
   ? process.env.BENCH_CASES.split(',').map((c) => {
       const [concurrency, branches] = c.split('x').map(Number);
@@ -39,31 +44,51 @@ async function runStore(label: string, flags: string[]): Promise<void> {
   const tc = await startTc(flags);
   try {
     for (const [concurrency, branches] of cases) {
-      let peak = 0;
-      const sampler = setInterval(() => {
-        peak = Math.max(peak, tc.rss());
-      }, 100);
-      const r = await runLoad({
-        port: tc.port,
-        concurrency,
-        branches,
-        durationMs: DURATION_MS,
-        warmupMs: 700,
-      });
-      clearInterval(sampler);
-      console.log(
-        row(
-          [
-            concurrency,
-            branches,
-            fmt(r.tps),
-            r.p50Ms.toFixed(2),
-            r.p99Ms.toFixed(2),
-            (peak / 1048576).toFixed(0),
-          ],
-          widths,
-        ) + (r.failed ? `  failed=${r.failed} (${r.firstError})` : ''),
-      );
+      const runs: Array<{ tps: number; p50: number; p99: number }> = [];
+      for (let i = 0; i < REPEAT; i++) {
+        let peak = 0;
+        const sampler = setInterval(() => {
+          peak = Math.max(peak, tc.rss());
+        }, 100);
+        const r = await runLoad({
+          port: tc.port,
+          concurrency,
+          branches,
+          durationMs: DURATION_MS,
+          warmupMs: 700,
+        });
+        clearInterval(sampler);
+        runs.push({ tps: r.tps, p50: r.p50Ms, p99: r.p99Ms });
+        console.log(
+          row(
+            [
+              concurrency,
+              branches,
+              fmt(r.tps),
+              r.p50Ms.toFixed(2),
+              r.p99Ms.toFixed(2),
+              (peak / 1048576).toFixed(0),
+            ],
+            widths,
+          ) + (r.failed ? `  failed=${r.failed} (${r.firstError})` : ''),
+        );
+      }
+      if (REPEAT > 1) {
+        const median = (xs: number[]) => quantile(Float64Array.from(xs).sort(), 0.5);
+        console.log(
+          `${row(
+            [
+              concurrency,
+              branches,
+              fmt(median(runs.map((r) => r.tps))),
+              median(runs.map((r) => r.p50)).toFixed(2),
+              median(runs.map((r) => r.p99)).toFixed(2),
+              '',
+            ],
+            widths,
+          )}  median of ${REPEAT} runs`,
+        );
+      }
     }
   } finally {
     await tc.stop();
