@@ -366,6 +366,7 @@ export class TcServer {
       if (this.leaseTimer) clearInterval(this.leaseTimer);
       await this.remoting.close();
       this.coordinator.stop();
+      await this.recovery.close();
       await this.releaseWorkerId();
       await this.store.close();
       if ('stats' in this.store)

@@ -470,6 +470,21 @@ export function describeSqlStoreCases(dialect: SqlStoreDialect, setup: () => Sql
         assert.equal(await workerOf(second.port), id, 'not the next id along, as with a lease still running');
       });
 
+      it('a stopping TC hands back the recovery task locks it holds', async (t) => {
+        await clear();
+        const store = new SqlStore(options());
+        const tc = await startTc(t, { store, locks: new SqlLockManager(store) });
+        const held = async () =>
+          (
+            await db.query(
+              "SELECT lock_key FROM distributed_lock WHERE lock_key NOT LIKE 'dtx-worker-%' AND expire > 0",
+            )
+          ).rows.map((r) => String(r.lock_key).trim());
+        await until(async () => (await held()).length >= 4, 'recovery holding its four task locks');
+        await tc.server.stop();
+        assert.deepEqual(await held(), [], 'no lease left for another TC to wait out');
+      });
+
       it('two TCs on one store: a commit on one and a rollback on the other decide each transaction once', async (t) => {
         await clear();
         const tc = async () => {

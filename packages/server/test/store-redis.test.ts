@@ -24,7 +24,7 @@ import {
 } from '../src/store/redis/redis-store.js';
 import { applyOp } from '../src/store/session-codec.js';
 import type { StoreOp } from '../src/store/transaction-store.js';
-import { startTc, Tm } from './helpers.js';
+import { startTc, Tm, until } from './helpers.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const RUN_PREFIX = `dtx_t_${randomBytes(6).toString('hex')}:`;
@@ -288,6 +288,24 @@ if (unreachable !== null) {
       assert.equal((await a.findGlobal(g.xid))?.branches.length, 1, 'a full read still has them');
       assert.equal(await a.findGlobal('127.0.0.1:8091:1', { withBranches: false }), null);
       await a.close();
+    });
+
+    test('a stopping TC hands back the recovery task locks it holds', async (t) => {
+      const p = newPrefix();
+      const store = newStore(p);
+      const tc = await startTc(t, { store, locks: new RedisLockManager(store) });
+      const tasks = ['RetryCommitting', 'RetryRollbacking', 'AsyncCommitting', 'TxTimeoutCheck'];
+      await until(
+        async () =>
+          (await keysOf(p)).filter((k) => tasks.includes(k.slice(p.length))).length === tasks.length,
+        'recovery holding its four task locks',
+      );
+      await tc.server.stop();
+      assert.deepEqual(
+        (await keysOf(p)).map((k) => k.slice(p.length)).filter((k) => tasks.includes(k)),
+        [],
+        'no lease left for another TC to wait out',
+      );
     });
 
     test('every change survives reopening from a new instance', async () => {

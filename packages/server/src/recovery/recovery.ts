@@ -70,6 +70,10 @@ const COMMITTING = [S.Committing, S.CommitRetrying];
 export class Recovery {
   private timers: NodeJS.Timeout[] = [];
   private readonly running = new Set<RecoveryTask>();
+  /** Runs in progress, awaited by close(). */
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Task locks this TC took on its last attempt (shared stores), released by close(). */
+  private readonly held = new Set<RecoveryTask>();
   /** Runs of each task, for tests and metrics. */
   readonly runs: Record<RecoveryTask, number> = {
     RetryCommitting: 0,
@@ -113,10 +117,47 @@ export class Recovery {
     this.timers = [];
   }
 
+  /**
+   * Stops, waits for the runs in progress (at most a lease), then hands back the task locks this
+   * TC holds, so another TC of the cluster takes the tasks over at once instead of when the
+   * leases run out. A run still going after that keeps its lock until the lease ends.
+   */
+  async close(): Promise<void> {
+    this.stop();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(this.inFlight),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, this.options.distributedLockExpireTimeMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    for (const task of this.held) {
+      if (this.running.has(task)) continue;
+      try {
+        await this.store.releaseTaskLock(task, this.owner);
+      } catch (err) {
+        this.logger.warn({ err, task }, 'could not release a recovery task lock; it expires on its own');
+      }
+    }
+    this.held.clear();
+  }
+
   /** Runs one task now (skipped if the same task is still running or another TC holds its lock). */
   async runOnce(task: RecoveryTask): Promise<void> {
     if (this.running.has(task)) return;
     this.running.add(task);
+    const run = this.run(task);
+    this.inFlight.add(run);
+    try {
+      await run;
+    } finally {
+      this.inFlight.delete(run);
+      this.running.delete(task);
+    }
+  }
+
+  private async run(task: RecoveryTask): Promise<void> {
     try {
       if (this.store.shared) {
         const held = await this.store.acquireTaskLock(
@@ -124,6 +165,8 @@ export class Recovery {
           this.owner,
           this.options.distributedLockExpireTimeMs,
         );
+        if (held) this.held.add(task);
+        else this.held.delete(task);
         if (!held) return;
       }
       this.runs[task]++;
@@ -152,8 +195,6 @@ export class Recovery {
       }
     } catch (err) {
       this.logger.error({ err, task }, 'recovery task failed');
-    } finally {
-      this.running.delete(task);
     }
   }
 
