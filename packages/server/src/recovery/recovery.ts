@@ -165,9 +165,11 @@ export class Recovery {
           this.owner,
           this.options.distributedLockExpireTimeMs,
         );
-        if (held) this.held.add(task);
-        else this.held.delete(task);
-        if (!held) return;
+        if (!held) {
+          this.held.delete(task);
+          return;
+        }
+        this.held.add(task);
       }
       this.runs[task]++;
       switch (task) {
