@@ -190,7 +190,7 @@ describe('a participant behind a FaultProxy, a real dtx server', {
           xid = getXid() as string;
           await p.freeze({ account: acct, amount: 10 });
         },
-        { timeout: 800 },
+        { timeout: 2000 },
       )
       .then(
         () => 'committed',

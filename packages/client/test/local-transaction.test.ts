@@ -112,9 +112,9 @@ function localTransactionSuite<H>(label: string, skip: string | false, open: () 
         async (h) => {
           await db.insert(h, 'order-timeout', getXid() as string);
           await action(null);
-          await sleep(1500);
+          await sleep(2500);
         },
-        300,
+        1000,
       ).then(
         () => assert.fail('a timed-out transaction resolved'),
         (e: unknown) => e,
