@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
+import { parseXid, splitId } from '@dtx/core';
 import {
   GlobalStatus,
   ResultCode,
@@ -178,6 +179,16 @@ export class Tm {
   close(): void {
     this.peer.close();
   }
+}
+
+/** The worker id of the IdWorker that drew `xid`'s transaction id. */
+export function workerIdOf(xid: string): number {
+  return splitId(parseXid(xid).transactionId).workerId;
+}
+
+/** Begins a transaction on the TC at `port` (a TM of its own) and returns its worker id. */
+export async function workerOfNextBegin(t: TestContext, port: number): Promise<number> {
+  return workerIdOf(await (await Tm.connect(t, port)).begin());
 }
 
 /** A FakeRm for `resourceIds` (default: the TCC demo action); closed after the test. */

@@ -31,6 +31,8 @@ import {
   statusText,
   Tm,
   until,
+  workerIdOf,
+  workerOfNextBegin,
 } from './helpers.js';
 
 /** What the cases need to know about one database. */
@@ -439,7 +441,7 @@ export function describeSqlStoreCases(dialect: SqlStoreDialect, setup: () => Sql
         for (const tc of tcs) {
           const tm = await Tm.connect(t, tc.port);
           const xid = await tm.begin();
-          workers.push(Number((BigInt(xid.split(':')[2] as string) >> 53n) & 1023n));
+          workers.push(workerIdOf(xid));
         }
         assert.equal(new Set(workers).size, 3, `worker ids ${workers.join(', ')}`);
         const { rows } = await db.query(
@@ -453,13 +455,9 @@ export function describeSqlStoreCases(dialect: SqlStoreDialect, setup: () => Sql
 
       it("hands a stopped TC's worker id back, so its successor on the same address takes the same id", async (t) => {
         await clear();
-        const workerOf = async (port: number) => {
-          const xid = await (await Tm.connect(t, port)).begin();
-          return Number((BigInt(xid.split(':')[2] as string) >> 53n) & 1023n);
-        };
         const store = new SqlStore(options());
         const first = await startTc(t, { store, locks: new SqlLockManager(store) });
-        const id = await workerOf(first.port);
+        const id = await workerOfNextBegin(t, first.port);
         await first.server.stop();
         const { rows } = await db.query(
           `SELECT expire FROM distributed_lock WHERE lock_key = 'dtx-worker-${id}'`,
@@ -467,7 +465,11 @@ export function describeSqlStoreCases(dialect: SqlStoreDialect, setup: () => Sql
         assert.equal(Number(rows[0]?.expire), 0, 'the lease ends with the TC');
         const next = new SqlStore(options());
         const second = await startTc(t, { store: next, locks: new SqlLockManager(next) });
-        assert.equal(await workerOf(second.port), id, 'not the next id along, as with a lease still running');
+        assert.equal(
+          await workerOfNextBegin(t, second.port),
+          id,
+          'not the next id along, as with a lease still running',
+        );
       });
 
       it('a stopping TC hands back the recovery task locks it holds', async (t) => {

@@ -24,7 +24,7 @@ import {
 } from '../src/store/redis/redis-store.js';
 import { applyOp } from '../src/store/session-codec.js';
 import type { StoreOp } from '../src/store/transaction-store.js';
-import { startTc, Tm, until } from './helpers.js';
+import { startTc, Tm, until, workerIdOf, workerOfNextBegin } from './helpers.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const RUN_PREFIX = `dtx_t_${randomBytes(6).toString('hex')}:`;
@@ -250,7 +250,7 @@ if (unreachable !== null) {
         const tc = await startTc(t, { store, locks: new RedisLockManager(store) });
         const tm = await Tm.connect(t, tc.port);
         const xid = await tm.begin();
-        workers.push(Number((BigInt(xid.split(':')[2] as string) >> 53n) & 1023n));
+        workers.push(workerIdOf(xid));
       }
       assert.equal(new Set(workers).size, 3, `worker ids ${workers.join(', ')}`);
       const leased = (await keysOf(`${p}dtx-worker-`)).map((k) => k.slice(p.length)).sort();
@@ -259,18 +259,18 @@ if (unreachable !== null) {
 
     test("hands a stopped TC's worker id back, so its successor on the same address takes the same id", async (t) => {
       const p = newPrefix();
-      const workerOf = async (port: number) => {
-        const xid = await (await Tm.connect(t, port)).begin();
-        return Number((BigInt(xid.split(':')[2] as string) >> 53n) & 1023n);
-      };
       const store = newStore(p);
       const first = await startTc(t, { store, locks: new RedisLockManager(store) });
-      const id = await workerOf(first.port);
+      const id = await workerOfNextBegin(t, first.port);
       await first.server.stop();
       assert.deepEqual(await keysOf(`${p}dtx-worker-`), [], 'the lease ends with the TC');
       const next = newStore(p);
       const second = await startTc(t, { store: next, locks: new RedisLockManager(next) });
-      assert.equal(await workerOf(second.port), id, 'not the next id along, as with a lease still running');
+      assert.equal(
+        await workerOfNextBegin(t, second.port),
+        id,
+        'not the next id along, as with a lease still running',
+      );
     });
 
     test('a status check (withBranches: false) reads the session without its branches', async () => {
