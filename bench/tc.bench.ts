@@ -8,9 +8,15 @@
  * For a quicker look at one figure: BENCH_STORES=file,postgres,mysql picks stores,
  * BENCH_CASES=64x2,16x2 picks rows (concurrency x branches) and BENCH_REPEAT=5 runs each row five
  * times and adds the medians (the c=16 target: BENCH_STORES=file BENCH_CASES=16x2 BENCH_REPEAT=5).
+ *
+ * Each file-store run is followed by a run of the floor (floor.ts) at the same concurrency and
+ * branches: a protocol-free pair with the same round trips, connections and durable waits. The
+ * machine's speed changes from hour to hour on this VM; the ratio to the floor measured beside
+ * it does much less. BENCH_FLOOR=0 leaves it out.
  */
 import { execFileSync } from 'node:child_process';
 import { runLoad } from '@dtx/testing';
+import { runFloor } from './floor.ts';
 import { describeStalls, fmt, machineStalls, quantile, row } from './stats.ts';
 import { startTc } from './tc-process.ts';
 
@@ -37,14 +43,27 @@ const cases: Array<[number, number]> = process.env.BENCH_CASES
       [64, 8],
     ];
 
-async function runStore(label: string, flags: string[]): Promise<void> {
+async function runStore(label: string, flags: string[], floor = false): Promise<void> {
   console.log(`\n## TC, ${label} store (${DURATION_MS} ms per row, load generator in a second process)`);
-  const widths = [12, 9, 12, 10, 10, 12];
-  console.log(row(['concurrency', 'branches', 'tx/s', 'p50 ms', 'p99 ms', 'TC RSS MB'], widths));
+  const widths = [12, 9, 12, 10, 10, 12, ...(floor ? [12, 14, 12] : [])];
+  console.log(
+    row(
+      [
+        'concurrency',
+        'branches',
+        'tx/s',
+        'p50 ms',
+        'p99 ms',
+        'TC RSS MB',
+        ...(floor ? ['floor tx/s', 'floor p99 ms', 'p99/floor'] : []),
+      ],
+      widths,
+    ),
+  );
   const tc = await startTc(flags);
   try {
     for (const [concurrency, branches] of cases) {
-      const runs: Array<{ tps: number; p50: number; p99: number }> = [];
+      const runs: Array<{ tps: number; p50: number; p99: number; floorTps: number; floorP99: number }> = [];
       for (let i = 0; i < REPEAT; i++) {
         let peak = 0;
         const sampler = setInterval(() => {
@@ -58,7 +77,10 @@ async function runStore(label: string, flags: string[]): Promise<void> {
           warmupMs: 700,
         });
         clearInterval(sampler);
-        runs.push({ tps: r.tps, p50: r.p50Ms, p99: r.p99Ms });
+        const f = floor
+          ? await runFloor({ concurrency, branches, durationMs: DURATION_MS, warmupMs: 700 })
+          : { tps: Number.NaN, p99Ms: Number.NaN };
+        runs.push({ tps: r.tps, p50: r.p50Ms, p99: r.p99Ms, floorTps: f.tps, floorP99: f.p99Ms });
         console.log(
           row(
             [
@@ -68,6 +90,7 @@ async function runStore(label: string, flags: string[]): Promise<void> {
               r.p50Ms.toFixed(2),
               r.p99Ms.toFixed(2),
               (peak / 1048576).toFixed(0),
+              ...(floor ? [fmt(f.tps), f.p99Ms.toFixed(2), (r.p99Ms / f.p99Ms).toFixed(2)] : []),
             ],
             widths,
           ) + (r.failed ? `  failed=${r.failed} (${r.firstError})` : ''),
@@ -84,6 +107,13 @@ async function runStore(label: string, flags: string[]): Promise<void> {
               median(runs.map((r) => r.p50)).toFixed(2),
               median(runs.map((r) => r.p99)).toFixed(2),
               '',
+              ...(floor
+                ? [
+                    fmt(median(runs.map((r) => r.floorTps))),
+                    median(runs.map((r) => r.floorP99)).toFixed(2),
+                    median(runs.map((r) => r.p99 / r.floorP99)).toFixed(2),
+                  ]
+                : []),
             ],
             widths,
           )}  median of ${REPEAT} runs`,
@@ -186,7 +216,7 @@ function dropDatabase(kind: 'postgres' | 'mysql'): void {
 
 // Tail latency on a VM follows how often its vCPUs are taken away; say how often that was.
 console.log(`\n${describeStalls(machineStalls())}`);
-if (STORES.includes('file')) await runStore('file', []);
+if (STORES.includes('file')) await runStore('file', [], process.env.BENCH_FLOOR !== '0');
 if (process.env.BENCH_DB !== '0') {
   for (const kind of (['postgres', 'mysql'] as const).filter((k) => STORES.includes(k))) {
     const url = createDatabase(kind);
