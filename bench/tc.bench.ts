@@ -11,8 +11,8 @@
  *
  * Each file-store run is followed by a run of the floor (floor.ts) at the same concurrency and
  * branches: a protocol-free pair with the same round trips, connections and durable waits. The
- * machine's speed changes from hour to hour on this VM; the ratio to the floor measured beside
- * it does much less. BENCH_FLOOR=0 leaves it out.
+ * machine's speed changes from hour to hour on this VM; the floor measured in the same minute
+ * shows how much of a figure is the machine's. BENCH_FLOOR=0 leaves it out.
  */
 import { execFileSync } from 'node:child_process';
 import { runLoad } from '@dtx/testing';
